@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { chalkStderr } from 'chalk';
+import { ErrorCodes, TunnelError, VERSION, createTunnelServer, isLoopbackHost, isTunnelError, registerSecret, type TunnelServerOptions } from '../index.js';
+import { exitCodeFor } from './exit-codes.js';
+import { untilStopSignal } from './signals.js';
+
+function portList(text: string): number[] {
+  const ports = text.split(',').map((p) => p.trim());
+  if (ports.some((p) => !/^[1-9][0-9]{0,4}$/.test(p) || Number(p) > 65535)) {
+    throw new InvalidArgumentError('--allow takes a comma-separated list of ports, e.g. --allow 5432,6379');
+  }
+  return ports.map(Number);
+}
+
+function whole(name: string, min: number) {
+  return (text: string): number => {
+    if (!/^[0-9]+$/.test(text) || Number(text) < min) throw new InvalidArgumentError(`${name} takes a whole number from ${min}`);
+    return Number(text);
+  };
+}
+
+function readPem(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new TunnelError(ErrorCodes.USAGE, `Cannot read the ${what} file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name('tl-tunnel-server')
+    .description('The sandbox side of the tunnel protocol, for tests and for trying tl-tunnel offline.\nRelays each authenticated WebSocket to 127.0.0.1:<port> on this machine.')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', whole('--port', 0), 9443)
+    .option('--token <token>', 'Bearer token clients must send (default: $TL_TUNNEL_SERVER_TOKEN or a generated one, printed)')
+    .option('--allow <ports>', 'only these target ports, comma-separated', portList)
+    .option('--cert <file>', 'PEM certificate: serve wss:// (with --key)')
+    .option('--key <file>', 'PEM private key for --cert')
+    .option('--max-connections <n>', 'open tunnels at once', whole('--max-connections', 1), 1024)
+    .option('--idle-timeout <ms>', 'close tunnels that received nothing for this long (0: never)', whole('--idle-timeout', 0), 0)
+    .option('--json', 'print one JSON line when listening (url, port, token) on stdout', false)
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+  try {
+    program.parse(argv.slice(2), { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.exitCode === 0) return 0;
+    throw new TunnelError(ErrorCodes.USAGE, `${err.message.replace(/^error: /, '')} (see tl-tunnel-server --help)`);
+  }
+  const o = program.opts();
+  if ((o.cert === undefined) !== (o.key === undefined)) throw new TunnelError(ErrorCodes.USAGE, '--cert and --key go together');
+  const token: string | undefined = o.token ?? process.env.TL_TUNNEL_SERVER_TOKEN;
+  const options: TunnelServerOptions = {
+    host: o.host,
+    port: o.port,
+    token,
+    allow: o.allow,
+    maxConnections: o.maxConnections,
+    idleTimeoutMs: o.idleTimeout,
+    ...(o.cert ? { tls: { cert: readPem(o.cert, 'certificate'), key: readPem(o.key, 'key') } } : {}),
+  };
+  let server;
+  try {
+    server = await createTunnelServer(options);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      throw new TunnelError(ErrorCodes.LISTEN, `Cannot listen on ${o.host}:${o.port} (${e.code}); try --port 0 for a free port`);
+    }
+    throw err;
+  }
+  if (token === undefined) process.stderr.write(`Generated token: ${server.token}\n`);
+  else registerSecret(token);
+  if (!isLoopbackHost(server.host)) {
+    process.stderr.write(`${chalkStderr.yellow('warning')} listening on ${server.host}, beyond this machine: anyone with the token reaches every port of this host\n`);
+  }
+  process.stderr.write(`tl-tunnel-server listening on ${server.url}\nTry: TENSORLAKE_API_KEY=<token> tl-tunnel --proxy-url ${server.url} local <port>\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify({ event: 'listening', url: server.url, port: server.port, host: server.host, ...(token === undefined ? { token: server.token } : {}) })}\n`);
+  await untilStopSignal();
+  await Promise.race([server.close(), new Promise((resolve) => setTimeout(resolve, 900).unref())]);
+  return 0;
+}
+
+export function serverMain(argv: string[] = process.argv): void {
+  run(argv).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      const error = isTunnelError(err) ? err : new TunnelError(ErrorCodes.INTERNAL, `Unexpected error: ${(err as Error)?.message ?? String(err)}`);
+      process.stderr.write(`${chalkStderr.red('error')} ${error.message}\n`);
+      process.exit(exitCodeFor(error.code));
+    },
+  );
+}

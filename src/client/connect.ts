@@ -1,0 +1,134 @@
+import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import { ErrorCodes, TunnelError } from '../errors.js';
+import { backoffDelay, sleep } from './backoff.js';
+import { networkError, statusError, type UpgradeContext } from './upgrade-error.js';
+
+export interface ConnectParams {
+  url: string;
+  headers: Record<string, string>;
+  ctx: UpgradeContext;
+  /** Budget for the whole upgrade, retries of transient failures included. */
+  timeoutMs: number;
+  /** Keep retrying 502 (service not started yet) for this long; 0 fails at once. */
+  waitMs?: number;
+  agent?: Agent;
+  /** Requests whose answer came from the HTTP proxy rather than the sandbox proxy. */
+  proxyRefused?: WeakSet<ClientRequest>;
+  maxPayload: number;
+  signal?: AbortSignal;
+  onRetry?: (info: RetryInfo) => void;
+}
+
+export interface RetryInfo {
+  attempt: number;
+  delayMs: number;
+  error: TunnelError;
+}
+
+const MAX_ERROR_BODY = 16 * 1024;
+const BODY_READ_MS = 2000;
+
+function readBody(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      res.removeAllListeners('data');
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const timer = setTimeout(done, BODY_READ_MS).unref();
+    res.on('data', (chunk: Buffer) => {
+      if (size < MAX_ERROR_BODY) chunks.push(chunk.subarray(0, MAX_ERROR_BODY - size));
+      size += chunk.length;
+      if (size >= MAX_ERROR_BODY) done();
+    });
+    res.once('end', done);
+    res.once('error', done);
+    res.once('aborted', done);
+  });
+}
+
+function noop(): void {}
+
+/** One upgrade attempt, bounded by `budgetMs`. */
+function attempt(p: ConnectParams, budgetMs: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const ws = new WebSocket(p.url, {
+      headers: p.headers,
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      maxPayload: p.maxPayload,
+      followRedirects: false,
+      agent: p.agent,
+      // ws 8.23 reads closeTimeout; @types/ws does not list it yet.
+      ...({ closeTimeout: 2000 } as object),
+    });
+    const settle = (err?: TunnelError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      p.signal?.removeEventListener('abort', onAbort);
+      ws.off('open', onOpen);
+      ws.off('error', onError);
+      if (err === undefined) {
+        resolve(ws);
+        return;
+      }
+      ws.on('error', noop);
+      ws.terminate();
+      reject(err);
+    };
+    const onOpen = (): void => settle();
+    const onError = (err: Error & { code?: string }): void => settle(networkError(err, p.ctx));
+    const onAbort = (): void => settle(p.signal?.reason instanceof TunnelError ? p.signal.reason : new TunnelError(ErrorCodes.INTERNAL, 'aborted'));
+    const timer = setTimeout(() => {
+      settle(new TunnelError(ErrorCodes.TIMEOUT, `The sandbox proxy at ${p.ctx.host} did not open the tunnel in time (connect timeout)`, { host: p.ctx.host, retryable: true }));
+    }, budgetMs);
+    ws.once('open', onOpen);
+    ws.on('error', onError);
+    ws.once('unexpected-response', (req: ClientRequest, res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      const fromProxy = p.proxyRefused?.has(req) ?? false;
+      void readBody(res).then((body) => {
+        req.destroy();
+        settle(statusError(status, body, p.ctx, fromProxy));
+      });
+    });
+    p.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Opens one tunnel WebSocket, retrying network errors, timeouts, 429 and 5xx (other than 502) with
+ * jittered backoff inside `timeoutMs`, and 502 inside `waitMs` when waiting for a service.
+ */
+export async function connectWebSocket(p: ConnectParams): Promise<WebSocket> {
+  const started = Date.now();
+  const deadline = started + p.timeoutMs;
+  const waitDeadline = started + (p.waitMs ?? 0);
+  for (let n = 0; ; n += 1) {
+    const now = Date.now();
+    // A wait for a service may outlast the connect timeout; each attempt still gets its own budget.
+    const budget = Math.max(1, Math.min(p.timeoutMs, Math.max(deadline, waitDeadline) - now));
+    try {
+      return await attempt(p, budget);
+    } catch (error) {
+      if (!(error instanceof TunnelError)) throw error;
+      const waiting = error.code === ErrorCodes.PORT_CLOSED && Date.now() < waitDeadline;
+      const until = waiting ? waitDeadline : deadline;
+      if (!waiting && !error.retryable) throw error;
+      if (p.signal?.aborted) throw error;
+      const delay = waiting ? backoffDelay(n, 250, 2000) : backoffDelay(n);
+      if (Date.now() + delay >= until) throw error;
+      p.onRetry?.({ attempt: n + 1, delayMs: delay, error });
+      try {
+        await sleep(delay, p.signal);
+      } catch {
+        throw error;
+      }
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { ErrorCodes, TunnelError } from '../errors.js';
+import type { PortMapping } from '../config/port-spec.js';
+
+export interface BoundListener {
+  server: Server;
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+}
+
+export interface BindResult {
+  listeners: BoundListener[];
+  /** Loopback families that could not be bound (the mapping still works on the others). */
+  skipped: { address: string; error: NodeJS.ErrnoException }[];
+}
+
+const LOOPBACK = ['127.0.0.1', '::1'] as const;
+/** Errors that mean "this machine has no such address": skip it quietly. */
+const NO_ADDRESS = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
+
+function listenOn(address: string, port: number, onConnection: (socket: Socket) => void): Promise<BoundListener> {
+  return new Promise((resolve, reject) => {
+    // pauseOnConnect: no byte is read before the tunnel is open; noDelay: interactive protocols.
+    const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, onConnection);
+    server.once('error', reject);
+    server.listen({ host: address, port, ipv6Only: address === '::1', exclusive: true }, () => {
+      server.off('error', reject);
+      const bound = server.address();
+      if (bound === null || typeof bound === 'string') {
+        reject(new Error('listener has no address'));
+        return;
+      }
+      resolve({ server, address: bound.address, family: bound.family === 'IPv6' ? 'IPv6' : 'IPv4', port: bound.port });
+    });
+  });
+}
+
+function listenError(address: string, port: number, mapping: PortMapping, err: NodeJS.ErrnoException): TunnelError {
+  const shown = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  const why =
+    err.code === 'EADDRINUSE' ? 'the port is already in use'
+    : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
+    : err.code === 'EADDRNOTAVAIL' ? 'this machine has no such address'
+    : (err.code ?? err.message);
+  return new TunnelError(ErrorCodes.LISTEN, `Cannot listen on ${shown}: ${why}; try :${mapping.remotePort} to pick a free local port`, { detail: err.message });
+}
+
+export function closeListeners(listeners: readonly BoundListener[]): Promise<void> {
+  return Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve())))).then(() => undefined);
+}
+
+/**
+ * Binds one mapping. With no address it binds 127.0.0.1 and ::1 on the same port, so `localhost`
+ * works whichever way it resolves; it fails only when neither binds.
+ */
+export async function bindMapping(mapping: PortMapping, onConnection: (socket: Socket) => void): Promise<BindResult> {
+  if (mapping.address !== undefined) {
+    try {
+      return { listeners: [await listenOn(mapping.address, mapping.localPort, onConnection)], skipped: [] };
+    } catch (err) {
+      throw listenError(mapping.address, mapping.localPort, mapping, err as NodeJS.ErrnoException);
+    }
+  }
+  // A chosen port (0) may be free on 127.0.0.1 but taken on ::1: try a few times for one that is free on both.
+  for (let tries = 0; ; tries += 1) {
+    const listeners: BoundListener[] = [];
+    const skipped: BindResult['skipped'] = [];
+    let port = mapping.localPort;
+    for (const address of LOOPBACK) {
+      try {
+        const listener = await listenOn(address, port, onConnection);
+        listeners.push(listener);
+        port = listener.port;
+      } catch (err) {
+        skipped.push({ address, error: err as NodeJS.ErrnoException });
+      }
+    }
+    const retry = mapping.localPort === 0 && listeners.length === 1 && tries < 5 && skipped.some((s) => s.error.code === 'EADDRINUSE');
+    if (retry) {
+      await closeListeners(listeners);
+      continue;
+    }
+    if (listeners.length === 0) {
+      const first = skipped.find((s) => !NO_ADDRESS.has(s.error.code ?? '')) ?? skipped[0];
+      if (first === undefined) throw new TunnelError(ErrorCodes.LISTEN, 'No loopback address could be bound');
+      throw listenError(first.address, mapping.localPort, mapping, first.error);
+    }
+    return { listeners, skipped: skipped.filter((s) => !NO_ADDRESS.has(s.error.code ?? '')) };
+  }
+}

@@ -1,0 +1,65 @@
+import type { Agent } from 'node:http';
+import { usageError } from '../errors.js';
+import type { Credentials } from '../config/credentials.js';
+import type { PortMapping } from '../config/port-spec.js';
+
+export interface TunnelOptions {
+  /** Sandbox id or name. */
+  sandbox: string;
+  /** One or more mappings, as objects or port-spec strings ("5432", "15432:5432", ":5432"). */
+  ports: ReadonlyArray<PortMapping | string> | PortMapping | string;
+  credentials: Credentials;
+  /** Proxy base URL; default https://<sandbox>.sandbox.tensorlake.ai. */
+  proxyUrl?: string;
+  /** Allow http:// / ws:// to a non-loopback proxy (the key then travels in clear text). */
+  allowInsecure?: boolean;
+  /** Bind address for mappings that name none; default loopback (127.0.0.1 and ::1). */
+  address?: string;
+  /** Budget for each upgrade, retries included. Default 10000. */
+  connectTimeoutMs?: number;
+  /** WebSocket ping interval; 0 turns keepalive off. Default 20000. */
+  keepaliveMs?: number;
+  /** After the local client half-closes, deliver until the tunnel has been idle this long. Default 2000. */
+  lingerMs?: number;
+  /** Open tunnels at once; further connections wait. Default 1024. */
+  maxConnections?: number;
+  /** Make one upgrade per mapping before listening. Default true. */
+  check?: boolean;
+  /** Keep retrying 502 (service still starting) for this long, at startup and per connection. Default 0. */
+  waitMs?: number;
+  /** HTTP agent for the upgrades (e.g. an HTTP CONNECT proxy agent). */
+  agent?: Agent;
+  /** Largest frame accepted from the proxy. Default 16 MiB. */
+  maxPayload?: number;
+  /** Extra headers for every upgrade (never logged). */
+  headers?: Record<string, string>;
+}
+
+export interface ResolvedOptions {
+  connectTimeoutMs: number;
+  keepaliveMs: number;
+  lingerMs: number;
+  maxConnections: number;
+  waitMs: number;
+  maxPayload: number;
+}
+
+function integer(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw usageError(`Invalid option ${name}: expected a number from ${min} to ${max}, got ${String(value)}`);
+  }
+  return Math.round(value);
+}
+
+/** Checks the numeric options, naming the option that is wrong. */
+export function resolveOptions(options: TunnelOptions): ResolvedOptions {
+  return {
+    connectTimeoutMs: integer('connectTimeoutMs', options.connectTimeoutMs, 10_000, 1, 3_600_000),
+    keepaliveMs: integer('keepaliveMs', options.keepaliveMs, 20_000, 0, 3_600_000),
+    lingerMs: integer('lingerMs', options.lingerMs, 2_000, 0, 3_600_000),
+    maxConnections: integer('maxConnections', options.maxConnections, 1024, 1, 1_000_000),
+    waitMs: integer('waitMs', options.waitMs, 0, 0, 86_400_000),
+    maxPayload: integer('maxPayload', options.maxPayload, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  };
+}

@@ -1,0 +1,110 @@
+import { isIP } from 'node:net';
+import { usageError } from '../errors.js';
+
+/** One local listener forwarded to one port inside the sandbox. */
+export interface PortMapping {
+  /** Address to bind; undefined means loopback (127.0.0.1 and ::1). */
+  address?: string;
+  /** Local port; 0 lets the system choose a free one. */
+  localPort: number;
+  /** Port on 127.0.0.1 inside the sandbox, 1..65535. */
+  remotePort: number;
+}
+
+const EXAMPLES = 'e.g. 5432, 15432:5432, :5432 or 127.0.0.1:15432:5432';
+
+function parsePort(text: string, what: 'local' | 'remote', spec: string): number {
+  // Strict digits: "+80", "80.0", "0x50" and " 80" are typos, not ports.
+  if (!/^[0-9]{1,5}$/.test(text)) {
+    throw usageError(`Invalid ${what} port "${text}" in port spec "${spec}": use a number from ${what === 'local' ? 0 : 1} to 65535 (${EXAMPLES})`);
+  }
+  const port = Number(text);
+  if (port > 65535) {
+    throw usageError(`Invalid ${what} port ${port} in port spec "${spec}": ports go up to 65535 (${EXAMPLES})`);
+  }
+  if (what === 'remote' && port === 0) {
+    throw usageError(`Invalid remote port 0 in port spec "${spec}": the sandbox port must be 1 to 65535 (${EXAMPLES})`);
+  }
+  return port;
+}
+
+/** Validates a bind address: an IP literal or "localhost" (which means the loopback default). */
+export function parseBindAddress(text: string, context: string): string | undefined {
+  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  if (bare.toLowerCase() === 'localhost') return undefined;
+  if (isIP(bare) === 0) {
+    throw usageError(`Invalid bind address "${text}" in ${context}: use an IP address such as 127.0.0.1, ::1 or 0.0.0.0`);
+  }
+  return bare;
+}
+
+/**
+ * Parses REMOTE, LOCAL:REMOTE, :REMOTE, 0:REMOTE, ADDRESS:LOCAL:REMOTE and [IPv6]:LOCAL:REMOTE.
+ * Throws a TL_ERR_USAGE error naming the spec for anything else.
+ */
+export function parsePortSpec(spec: string): PortMapping {
+  if (typeof spec !== 'string' || spec.length === 0) {
+    throw usageError(`Empty port spec: give the sandbox port to forward (${EXAMPLES})`);
+  }
+  let address: string | undefined;
+  let rest = spec;
+  if (spec.startsWith('[')) {
+    const close = spec.indexOf(']');
+    if (close < 0 || spec[close + 1] !== ':') {
+      throw usageError(`Invalid port spec "${spec}": write IPv6 addresses as [::1]:LOCAL:REMOTE`);
+    }
+    address = parseBindAddress(spec.slice(0, close + 1), `port spec "${spec}"`);
+    rest = spec.slice(close + 2);
+    if (rest.split(':').length !== 2) {
+      throw usageError(`Invalid port spec "${spec}": after the address give LOCAL:REMOTE, as in [::1]:15432:5432`);
+    }
+  }
+  const parts = rest.split(':');
+  if (address === undefined && parts.length === 3) {
+    address = parseBindAddress(parts.shift() as string, `port spec "${spec}"`);
+  }
+  if (parts.length === 1) {
+    const port = parsePort(parts[0] as string, 'remote', spec);
+    return { address, localPort: port, remotePort: port };
+  }
+  if (parts.length === 2) {
+    const [local, remote] = parts as [string, string];
+    return {
+      address,
+      localPort: local === '' ? 0 : parsePort(local, 'local', spec),
+      remotePort: parsePort(remote, 'remote', spec),
+    };
+  }
+  throw usageError(`Invalid port spec "${spec}": expected REMOTE, LOCAL:REMOTE or ADDRESS:LOCAL:REMOTE (${EXAMPLES})`);
+}
+
+/** Formats a mapping back into the canonical spec text (round-trips with parsePortSpec). */
+export function formatPortSpec(mapping: PortMapping): string {
+  const local = `${mapping.localPort}:${mapping.remotePort}`;
+  if (mapping.address === undefined) return local;
+  return isIP(mapping.address) === 6 ? `[${mapping.address}]:${local}` : `${mapping.address}:${local}`;
+}
+
+/** Parses several specs, refusing two that would bind the same local port. */
+export function parsePortSpecs(specs: readonly string[], defaultAddress?: string): PortMapping[] {
+  if (specs.length === 0) {
+    throw usageError(`Missing port spec: give at least one sandbox port to forward (${EXAMPLES})`);
+  }
+  const mappings = specs.map((spec) => {
+    const mapping = parsePortSpec(spec);
+    return mapping.address === undefined && defaultAddress !== undefined ? { ...mapping, address: defaultAddress } : mapping;
+  });
+  // Two mappings clash when they share a local port and their addresses overlap: the loopback
+  // default covers 127.0.0.1 and ::1, and a wildcard covers everything.
+  const overlaps = (a?: string, b?: string): boolean =>
+    a === b || [a, b].some((x) => x === '0.0.0.0' || x === '::') ||
+    (a === undefined && (b === '127.0.0.1' || b === '::1')) || (b === undefined && (a === '127.0.0.1' || a === '::1'));
+  mappings.forEach((mapping, i) => {
+    if (mapping.localPort === 0) return;
+    const j = mappings.findIndex((other, k) => k < i && other.localPort === mapping.localPort && overlaps(other.address, mapping.address));
+    if (j >= 0) {
+      throw usageError(`Local port ${mapping.localPort} is used twice ("${specs[j]}" and "${specs[i]}"): give each mapping its own local port, e.g. ${mapping.localPort === 65535 ? 65534 : mapping.localPort + 1}:${mapping.remotePort}, or :${mapping.remotePort} for a free one`);
+    }
+  });
+  return mappings;
+}

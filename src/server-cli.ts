@@ -1,0 +1,3 @@
+import { serverMain } from './cli/server-main.js';
+
+serverMain();

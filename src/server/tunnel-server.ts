@@ -1,0 +1,229 @@
+import { EventEmitter } from 'node:events';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { usageError } from '../errors.js';
+import { TUNNEL_PATH } from '../config/proxy-url.js';
+import { Relay, type RelayResult } from '../relay/relay.js';
+import { generateToken, makeAuthChecker } from './auth.js';
+import { replyJson } from './http-reply.js';
+import { parseTargetPort } from './parse-port.js';
+
+export interface TunnelServerOptions {
+  /** Address to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Port to listen on; 0 (default) picks a free one. */
+  port?: number;
+  /** Bearer token clients must send; generated when absent (read it from `handle.token`). */
+  token?: string;
+  /** Only these target ports may be opened; default any. */
+  allow?: readonly number[];
+  /** Serve wss:// with this PEM certificate and key. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Open tunnels at once; further upgrades get 503. Default 1024. */
+  maxConnections?: number;
+  /** Largest frame accepted from a client. Default 16 MiB. */
+  maxPayload?: number;
+  /** Close tunnels that received nothing (no data, ping or pong) for this long; 0 = never (default). */
+  idleTimeoutMs?: number;
+  /** Time allowed to send the upgrade request's headers (slowloris guard). Default 10000. */
+  headersTimeoutMs?: number;
+  /** After the target half-closes, deliver what the client still sends until idle this long. Default 2000. */
+  lingerMs?: number;
+}
+
+export interface ServerTunnelEnd extends RelayResult {
+  id: number;
+  port: number;
+}
+
+export interface TunnelServerEvents {
+  /** Every upgrade request, before it is judged (tests read its headers). */
+  request: [IncomingMessage];
+  /** A request refused with this status. */
+  reject: [{ status: number; error: string; code: string; url: string }];
+  open: [{ id: number; port: number }];
+  close: [ServerTunnelEnd];
+}
+
+export interface TunnelServerHandle extends EventEmitter<TunnelServerEvents> {
+  readonly host: string;
+  readonly port: number;
+  /** Base URL to give clients as --proxy-url (http://host:port or https://host:port). */
+  readonly url: string;
+  readonly token: string;
+  /** Tunnels open now. */
+  readonly activeTunnels: number;
+  /** Closes every tunnel and stops listening; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+const TARGET_HOST = '127.0.0.1';
+
+class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelServerHandle {
+  host = '';
+  port = 0;
+  url = '';
+  readonly token: string;
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly isAuthorized: (header: string | undefined) => boolean;
+  private readonly relays = new Set<Relay>();
+  private readonly lastHeard = new Map<Relay, number>();
+  private pending = 0;
+  private nextId = 1;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+  private onDrained: (() => void) | undefined;
+
+  constructor(private readonly options: TunnelServerOptions) {
+    super();
+    this.token = options.token ?? generateToken();
+    this.isAuthorized = makeAuthChecker(this.token);
+    const serverOptions = { headersTimeout: options.headersTimeoutMs ?? 10_000, requestTimeout: options.headersTimeoutMs ?? 10_000 };
+    this.http = options.tls ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }) : createHttpServer(serverOptions);
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
+    this.http.on('request', (req, res) => {
+      res.writeHead(req.url?.startsWith(TUNNEL_PATH) ? 426 : 404, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify(req.url?.startsWith(TUNNEL_PATH) ? { error: 'WebSocket upgrade required', code: 'UPGRADE_REQUIRED' } : { error: 'Not found', code: 'NOT_FOUND' }));
+    });
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.http.on('clientError', (_err, socket: Duplex) => replyJson(socket, 400, 'Bad request', 'BAD_REQUEST'));
+    const idle = options.idleTimeoutMs ?? 0;
+    if (idle > 0) {
+      this.sweeper = setInterval(() => {
+        const now = Date.now();
+        for (const [relay, at] of this.lastHeard) if (now - at > idle) relay.close(1001, 'idle timeout');
+      }, Math.max(50, Math.floor(idle / 4))).unref();
+    }
+  }
+
+  get activeTunnels(): number {
+    return this.relays.size;
+  }
+
+  listen(): Promise<void> {
+    const host = this.options.host ?? '127.0.0.1';
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.options.port ?? 0, host, () => {
+        this.http.off('error', reject);
+        const address = this.http.address();
+        if (address === null || typeof address === 'string') throw new Error('server has no address');
+        this.host = address.address;
+        this.port = address.port;
+        const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+        this.url = `${this.options.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
+        resolve();
+      });
+    });
+  }
+
+  private reject(socket: Duplex, req: IncomingMessage, status: number, error: string, code: string): void {
+    this.emit('reject', { status, error, code, url: req.url ?? '' });
+    replyJson(socket, status, error, code);
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {});
+    this.emit('request', req);
+    if (this.closing) return this.reject(socket, req, 503, 'Server is shutting down', 'SHUTTING_DOWN');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return this.reject(socket, req, 400, 'Malformed request URL', 'BAD_REQUEST');
+    }
+    if (url.pathname !== TUNNEL_PATH) return this.reject(socket, req, 404, `No such endpoint; tunnels are at ${TUNNEL_PATH}`, 'NOT_FOUND');
+    if (!this.isAuthorized(req.headers.authorization)) return this.reject(socket, req, 401, 'Missing or invalid bearer token', 'UNAUTHORIZED');
+    const port = parseTargetPort(url.searchParams);
+    if (port === undefined) return this.reject(socket, req, 400, 'port must be one integer from 1 to 65535', 'INVALID_PORT');
+    if (this.options.allow && !this.options.allow.includes(port)) return this.reject(socket, req, 400, `port ${port} is not allowed on this server`, 'PORT_NOT_ALLOWED');
+    if (this.relays.size + this.pending >= (this.options.maxConnections ?? 1024)) {
+      return this.reject(socket, req, 503, 'Too many open tunnels', 'TOO_MANY_CONNECTIONS');
+    }
+    this.pending += 1;
+    const target = connect({ host: TARGET_HOST, port, noDelay: true, allowHalfOpen: true });
+    const onTargetError = (err: NodeJS.ErrnoException): void => {
+      this.pending -= 1;
+      this.reject(socket, req, 502, `Nothing accepted a connection on ${TARGET_HOST}:${port} (${err.code ?? 'error'})`, 'TARGET_UNREACHABLE');
+    };
+    target.once('error', onTargetError);
+    target.once('connect', () => {
+      target.off('error', onTargetError);
+      target.pause();
+      if (socket.destroyed || this.closing) {
+        this.pending -= 1;
+        target.destroy();
+        socket.destroy();
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.pending -= 1;
+        this.startRelay(ws, target, port);
+      });
+    });
+    // handleUpgrade may refuse (bad key, version): it then closes the socket and never calls back.
+    socket.once('close', () => {
+      if (!target.destroyed && target.isPaused() && !this.relaysHas(target)) target.destroy();
+    });
+  }
+
+  private relaysHas(target: Socket): boolean {
+    for (const r of this.relays) if (r.stream === target) return true;
+    return false;
+  }
+
+  private startRelay(ws: import('ws').WebSocket, target: Socket, port: number): void {
+    const id = this.nextId++;
+    const relay: Relay = new Relay(ws, target, {
+      lingerMs: this.options.lingerMs,
+      onEnd: (result) => {
+        this.relays.delete(relay);
+        this.lastHeard.delete(relay);
+        this.emit('close', { ...result, id, port });
+        if (this.relays.size === 0) this.onDrained?.();
+      },
+    });
+    this.relays.add(relay);
+    if (this.sweeper) {
+      const heard = (): void => void this.lastHeard.set(relay, Date.now());
+      heard();
+      ws.on('message', heard);
+      ws.on('ping', heard);
+      ws.on('pong', heard);
+    }
+    this.emit('open', { id, port });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.sweeper);
+      const drained = new Promise<void>((resolve) => {
+        this.onDrained = resolve;
+        if (this.relays.size === 0) resolve();
+      });
+      for (const relay of this.relays) relay.close(1001, 'server stopping');
+      const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+      this.http.closeIdleConnections();
+      await Promise.all([drained, stopped]);
+    })();
+    return this.closing;
+  }
+}
+
+/**
+ * Starts the sandbox side of the tunnel protocol: Bearer auth, JSON errors (400/401/404/502), and a
+ * relay from each WebSocket to 127.0.0.1:<port>. For tests and for trying tl-tunnel offline.
+ */
+export async function createTunnelServer(options: TunnelServerOptions = {}): Promise<TunnelServerHandle> {
+  if (options.allow?.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    throw usageError('Invalid option allow: ports must be integers from 1 to 65535');
+  }
+  if (options.token !== undefined && options.token.length === 0) throw usageError('Invalid option token: it must not be empty');
+  const server = new TunnelServer(options);
+  await server.listen();
+  return server;
+}
