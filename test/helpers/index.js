@@ -1,0 +1,217 @@
+// Shared test helpers: real sockets on 127.0.0.1 port 0, the built library from dist/, and the built
+// CLI as a child process. Every CLI child's stdout and stderr is checked for the canary key.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { createTunnelServer } from '../../dist/index.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(ROOT, 'bin', 'tl-tunnel.js');
+export const SERVER_CLI = path.join(ROOT, 'bin', 'tl-tunnel-server.js');
+
+/** A recognisable key: no test output may ever contain it. */
+export const CANARY_KEY = 'tl_apiKey_CANARY7f3a9c1e5b2d8046aa';
+
+export function sha256(buf) {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+export { randomBytes };
+
+/** Listens on 127.0.0.1:0 and returns the server and its port. */
+export async function listen(server) {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server.address().port;
+}
+
+/** A TCP echo service: the "port inside the sandbox". */
+export async function startEcho() {
+  const sockets = new Set();
+  const server = net.createServer({ allowHalfOpen: false }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  const port = await listen(server);
+  return {
+    port,
+    server,
+    sockets,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** A free TCP port on 127.0.0.1 with nothing listening on it (for 502s). */
+export async function freePort() {
+  const server = net.createServer();
+  const port = await listen(server);
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** The reference tunnel server, in-process, with the canary key as its token. */
+export function startServer(options = {}) {
+  return createTunnelServer({ token: CANARY_KEY, ...options });
+}
+
+/** Environment for CLI children: the canary key, no colours, nothing inherited that changes behaviour. */
+export function cliEnv(extra = {}) {
+  const env = { ...process.env, TENSORLAKE_API_KEY: CANARY_KEY, NO_COLOR: '1', HOME: process.env.TL_TEST_HOME ?? '/nonexistent-home' };
+  for (const name of ['TENSORLAKE_PAT', 'TENSORLAKE_SANDBOX_PROXY_URL', 'TENSORLAKE_ORGANIZATION_ID', 'TENSORLAKE_PROJECT_ID', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy', 'FORCE_COLOR']) delete env[name];
+  return { ...env, ...extra };
+}
+
+function assertNoCanary(text, where) {
+  assert.ok(!text.includes(CANARY_KEY), `the API key leaked into ${where}:\n${text}`);
+  assert.ok(!text.includes(CANARY_KEY.slice(10)), `part of the API key leaked into ${where}:\n${text}`);
+}
+
+/**
+ * Runs the CLI to completion. Returns { code, stdout, stderr }. Fails the test if the canary key
+ * shows up in either stream. Kills the child after `timeoutMs`.
+ */
+export function runCli(args, { env = {}, timeoutMs = 20_000, input, bin = CLI } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: cliEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    if (input !== undefined) child.stdin.end(input);
+    else child.stdin.end();
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      try {
+        assertNoCanary(stdout, 'stdout');
+        assertNoCanary(stderr, 'stderr');
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * Starts the CLI as a long-running forwarder with --json and waits for one `listening` event per
+ * mapping. Returns { child, events, ports, stop(signal) } where stop resolves to { code, stdout, stderr }.
+ */
+export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_000, bin = CLI } = {}) {
+  const child = spawn(process.execPath, [bin, '--json', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const events = [];
+  const waiters = [];
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    stdout += d;
+    let nl;
+    while ((nl = stdout.indexOf('\n', events.consumed ?? 0)) >= 0) {
+      const line = stdout.slice(events.consumed ?? 0, nl);
+      events.consumed = nl + 1;
+      const event = JSON.parse(line);
+      events.push(event);
+      for (const w of [...waiters]) w();
+    }
+  });
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const result = async () => {
+    const { code, signal } = await exited;
+    assertNoCanary(stdout, 'stdout');
+    assertNoCanary(stderr, 'stderr');
+    return { code, signal, stdout, stderr, events };
+  };
+  /** Waits until `predicate(events)` holds. */
+  const waitFor = (predicate, ms = timeoutMs, what = 'event') =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const found = predicate(events);
+        if (found) {
+          waiters.splice(waiters.indexOf(check), 1);
+          clearTimeout(timer);
+          resolve(found);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(check), 1);
+        reject(new Error(`timed out waiting for ${what}; stderr:\n${stderr}\nstdout:\n${stdout}`));
+      }, ms);
+      waiters.push(check);
+      check();
+      exited.then(() => {
+        if (waiters.includes(check)) {
+          waiters.splice(waiters.indexOf(check), 1);
+          clearTimeout(timer);
+          reject(new Error(`CLI exited while waiting for ${what}; stderr:\n${stderr}\nstdout:\n${stdout}`));
+        }
+      });
+    });
+  const listening = await waitFor((ev) => ev.filter((e) => e.event === 'listening').length >= mappings && ev.filter((e) => e.event === 'listening'), timeoutMs, 'listening');
+  const ports = listening.map((e) => e.addresses[0].port);
+  return {
+    child,
+    events,
+    ports,
+    port: ports[0],
+    waitFor,
+    stderr: () => stderr,
+    result,
+    async stop(signal = 'SIGINT') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return result();
+    },
+  };
+}
+
+/** Connects to 127.0.0.1:port, sends `data`, half-closes, and returns everything received. */
+export async function exchange(port, data, { host = '127.0.0.1' } = {}) {
+  const socket = net.connect(port, host);
+  const chunks = [];
+  socket.on('data', (d) => chunks.push(d));
+  await once(socket, 'connect');
+  socket.end(data);
+  await once(socket, 'close');
+  return Buffer.concat(chunks);
+}
+
+/** Sends `data` on a connection and reads until `expected` bytes came back, then closes. */
+export function echoRoundTrip(port, data, { host = '127.0.0.1' } = {}) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, host);
+    const chunks = [];
+    let received = 0;
+    socket.on('error', reject);
+    socket.on('data', (d) => {
+      chunks.push(d);
+      received += d.length;
+      if (received >= data.length) {
+        socket.destroy();
+        resolve(Buffer.concat(chunks));
+      }
+    });
+    socket.on('close', () => resolve(Buffer.concat(chunks)));
+    socket.write(data);
+  });
+}
+
+/** Waits for `predicate()` to be true, polling. */
+export async function eventually(predicate, { timeoutMs = 5000, intervalMs = 20, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
