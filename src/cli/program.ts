@@ -43,8 +43,8 @@ Examples:
   # VNC and several ports at once
   $ tl-tunnel sbx-123 5900 15432:5432
 
-  # SSH: in ~/.ssh/config
-  Host *.sandbox
+  # SSH: in ~/.ssh/config, then: ssh root@sbx-123
+  Host sbx-*
     ProxyCommand tl-tunnel --stdio %h 22
 
   # Scripts: JSON events on stdout
@@ -92,17 +92,17 @@ function buildProgram(): Command {
     .option('--proxy-url <url>', 'sandbox proxy base URL (default: $TENSORLAKE_SANDBOX_PROXY_URL or https://<sandbox>.sandbox.tensorlake.ai)')
     .option('--proxy <url>', 'HTTP CONNECT proxy (default: $HTTPS_PROXY / $HTTP_PROXY, honouring $NO_PROXY)')
     .option('--address <addr>', 'bind address for specs without one (default: 127.0.0.1 and ::1)')
-    .option('--allow-insecure', 'allow http:// or ws:// to a proxy that is not on this machine', false)
+    .option('--allow-insecure', 'allow http:// or ws:// to a proxy that is not on this machine')
     .option('--no-check', 'skip the startup check of the sandbox and ports')
     .addOption(new Option('--connect-timeout <seconds>', 'time allowed to open each tunnel, retries included').default(10_000, '10').argParser(seconds('--connect-timeout', 0.001)))
     .addOption(new Option('--keepalive <seconds>', 'ping interval; 0 turns keepalive off').default(20_000, '20').argParser(seconds('--keepalive', 0)))
     .addOption(new Option('--linger <seconds>', 'after the local client half-closes, keep delivering until idle this long').default(2_000, '2').argParser(seconds('--linger', 0)))
     .addOption(new Option('--max-connections <n>', 'open tunnels at once; more wait').default(1024).argParser(count('--max-connections')))
     .addOption(new Option('--wait [seconds]', `retry while nothing listens on the port yet (default ${DEFAULT_WAIT_SECONDS} s)`).argParser(seconds('--wait', 0.001)))
-    .option('--stdio', 'relay stdin/stdout over one tunnel (SSH ProxyCommand); takes one remote port', false)
-    .option('--json', 'one JSON event per line on stdout', false)
-    .option('-v, --verbose', 'one line per connection, retries and details', false)
-    .option('-q, --quiet', 'errors only', false)
+    .option('--stdio', 'relay stdin/stdout over one tunnel (SSH ProxyCommand); takes one remote port')
+    .option('--json', 'one JSON event per line on stdout')
+    .option('-v, --verbose', 'one line per connection, retries and details')
+    .option('-q, --quiet', 'errors only')
     .version(VERSION, '-V, --version')
     .helpOption('-h, --help', 'show this help')
     .addHelpText('after', EXAMPLES)
@@ -139,17 +139,17 @@ export function parseArgs(argv: string[]): ParseResult {
       proxyUrl: o.proxyUrl ?? process.env.TENSORLAKE_SANDBOX_PROXY_URL,
       proxy: o.proxy,
       address: o.address,
-      allowInsecure: o.allowInsecure,
+      allowInsecure: o.allowInsecure === true,
       check: o.check,
       connectTimeoutMs: o.connectTimeout,
       keepaliveMs: o.keepalive,
       lingerMs: o.linger,
       maxConnections: o.maxConnections,
       waitMs: o.wait ?? 0,
-      json: o.json,
-      verbose: o.verbose,
-      quiet: o.quiet,
-      stdio: o.stdio,
+      json: o.json === true,
+      verbose: o.verbose === true,
+      quiet: o.quiet === true,
+      stdio: o.stdio === true,
     },
   };
 }
