@@ -107,7 +107,11 @@ const secrets = new Set<string>();
 
 export function registerSecret(secret: string | undefined): void {
   // Very short strings would redact ordinary words; real keys are long.
-  if (secret && secret.length >= 6) secrets.add(secret);
+  if (!secret || secret.length < 6) return;
+  secrets.add(secret);
+  // The forms a message may quote it in: inside JSON (an event line) or inside a URL.
+  secrets.add(JSON.stringify(secret).slice(1, -1));
+  secrets.add(encodeURIComponent(secret));
 }
 
 export function redact(text: string): string {
@@ -115,8 +119,9 @@ export function redact(text: string): string {
   for (const secret of secrets) {
     if (out.includes(secret)) out = out.split(secret).join('[redacted]');
   }
-  // Bearer tokens and URL userinfo, whoever's they are.
+  // Bearer tokens and URL userinfo (user:password@ or a lone token@), whoever's they are. Tokens
+  // are long: prose such as "invalid bearer token" is left alone.
   return out
-    .replace(/(bearer\s+)[^\s"',;]+/gi, '$1[redacted]')
-    .replace(/(\/\/)[^/\s@]*:[^/\s@]*@/g, '$1[redacted]@');
+    .replace(/(bearer\s+)[^\s"',;]{8,}/gi, '$1[redacted]')
+    .replace(/(\/\/)[^/\s@"']+@/g, '$1[redacted]@');
 }

@@ -3,7 +3,7 @@
  * are counted and summarised in one line when the window ends ("502 ×37 in the last 5 s").
  */
 export class BurstFilter {
-  private readonly windows = new Map<string, { count: number; timer: NodeJS.Timeout; label: string }>();
+  private readonly windows = new Map<string, { count: number; timer: NodeJS.Timeout; label: string; startedAt: number }>();
 
   constructor(
     private readonly print: (line: string) => void,
@@ -18,7 +18,7 @@ export class BurstFilter {
       return false;
     }
     const timer = setTimeout(() => this.closeWindow(key), this.windowMs).unref();
-    this.windows.set(key, { count: 0, timer, label });
+    this.windows.set(key, { count: 0, timer, label, startedAt: Date.now() });
     return true;
   }
 
@@ -32,6 +32,8 @@ export class BurstFilter {
     if (!window) return;
     clearTimeout(window.timer);
     this.windows.delete(key);
-    if (window.count > 0) this.print(`${window.label} ×${window.count} more in the last ${Math.round(this.windowMs / 1000)} s`);
+    // At exit the window may be cut short: say how long it really was.
+    const seconds = Math.max(1, Math.min(Math.ceil((Date.now() - window.startedAt) / 1000), Math.round(this.windowMs / 1000)));
+    if (window.count > 0) this.print(`${window.label} ×${window.count} more in the last ${seconds} s`);
   }
 }

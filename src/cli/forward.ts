@@ -1,4 +1,5 @@
-import { openTunnel, type TunnelHandle, type TunnelOptions } from '../index.js';
+import { ErrorCodes, TunnelError, openTunnel, parsePortSpecs, type TunnelHandle, type TunnelOptions } from '../index.js';
+import { EXIT_INTERRUPTED } from './exit-codes.js';
 import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
 import { untilStopSignal } from './signals.js';
@@ -8,11 +9,23 @@ const STOP_GRACE_MS = 900;
 
 /** The default command: listen locally, forward each connection, run until Ctrl-C. */
 export async function runForward(config: CliConfig, options: Omit<TunnelOptions, 'ports'>, out: Output): Promise<number> {
-  const ports = [...new Set(config.specs)].length;
-  const what = config.waitMs > 0 ? `Waiting for port${ports > 1 ? 's' : ''} ${config.specs.join(', ')} in sandbox ${options.sandbox}…` : `Checking sandbox ${options.sandbox}…`;
-  if (config.check) await out.startSpinner(what);
+  const ports = [...new Set(parsePortSpecs(config.specs).map((m) => m.remotePort))];
+  const what = config.waitMs > 0 ? `Waiting for port${ports.length > 1 ? 's' : ''} ${ports.join(', ')} in sandbox ${options.sandbox}…` : `Checking sandbox ${options.sandbox}…`;
+  // Listen for Ctrl-C before saying anything: a script may interrupt as soon as it reads a line.
   const stopped = untilStopSignal();
-  const handle: TunnelHandle = await openTunnel({ ...options, ports: config.specs, check: config.check });
+  if (config.check) await out.startSpinner(what);
+  // Ctrl-C during a long --wait must not need a second press.
+  const startedAt = Date.now();
+  const opening = openTunnel({ ...options, ports: config.specs, check: config.check }).catch((err: unknown) => {
+    throw gaveUp(err, config.waitMs, Date.now() - startedAt);
+  });
+  const first = await Promise.race([opening, stopped]);
+  if (typeof first === 'string') {
+    out.endSpinner(false);
+    out.info('Interrupted before the tunnel opened');
+    return EXIT_INTERRUPTED;
+  }
+  const handle: TunnelHandle = first;
   if (config.check) out.endSpinner(true, `Sandbox ${handle.sandbox} is reachable`);
   for (const w of handle.warnings) out.warning(w);
   const byMapping = new Map<number, typeof handle.addresses[number][]>();
@@ -30,4 +43,17 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   await Promise.race([handle.close(), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref())]);
   out.stopped(handle.stats);
   return 0;
+}
+
+/** After --wait ran out, say so: "nothing is listening" alone reads as if we never waited. */
+function gaveUp(err: unknown, waitMs: number, waitedMs: number): unknown {
+  if (!(err instanceof TunnelError) || err.code !== ErrorCodes.PORT_CLOSED || waitMs === 0) return err;
+  const seconds = (ms: number): number => Math.round(ms / 100) / 10;
+  return new TunnelError(ErrorCodes.PORT_CLOSED, `${err.message}; gave up after ${seconds(waitedMs)} s (--wait ${seconds(waitMs)})`, {
+    status: err.status,
+    proxyError: err.proxyError,
+    proxyCode: err.proxyCode,
+    host: err.host,
+    detail: err.detail,
+  });
 }

@@ -1,9 +1,34 @@
 import type { Agent } from 'node:http';
 import type { TunnelOptions } from '../index.js';
+import { registerSecret } from '../errors.js';
+import { resolveProxyTarget } from '../config/proxy-url.js';
 import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
+import { chooseHttpProxy } from './proxy-env.js';
 
-/** The HTTP CONNECT proxy agent for the upgrades, when one applies (issue: HTTP proxies). */
-export async function proxyAgentFor(_config: CliConfig, _options: Omit<TunnelOptions, 'ports'>, _out: Output): Promise<Agent | undefined> {
-  return undefined;
+/**
+ * The HTTP CONNECT proxy agent for the upgrades, when --proxy or the environment names one.
+ * Credentials in the proxy URL are moved into a Proxy-Authorization header and registered as
+ * secrets, so neither our messages nor the agent's own debug log can show them.
+ */
+export async function proxyAgentFor(config: CliConfig, options: Omit<TunnelOptions, 'ports'>, out: Output): Promise<Agent | undefined> {
+  const target = resolveProxyTarget(options.sandbox, options.proxyUrl, options.allowInsecure);
+  const origin = new URL(target.origin);
+  const port = Number(origin.port) || (target.secure ? 443 : 80);
+  const choice = chooseHttpProxy({ secure: target.secure, hostname: target.hostname, port }, config.proxy);
+  if (!choice) return undefined;
+  const { url } = choice;
+  const headers: Record<string, string> = {};
+  if (url.username !== '' || url.password !== '') {
+    const user = decodeURIComponent(url.username);
+    const password = decodeURIComponent(url.password);
+    const basic = Buffer.from(`${user}:${password}`).toString('base64');
+    for (const secret of [url.username, url.password, user, password, basic]) registerSecret(secret);
+    headers['proxy-authorization'] = `Basic ${basic}`;
+  }
+  const bare = new URL(`${url.protocol}//${url.host}`);
+  out.verbose(`HTTP proxy ${bare.origin} (from ${choice.source})${headers['proxy-authorization'] ? ' with credentials' : ''}`);
+  // Loaded only when a proxy is in use: most runs never pay for it.
+  const { HttpsProxyAgent } = await import('https-proxy-agent');
+  return new HttpsProxyAgent(bare, { headers, keepAlive: false });
 }

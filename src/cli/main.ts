@@ -1,12 +1,18 @@
-import { ErrorCodes, TunnelError, isTunnelError, parsePortSpecs, parseSandboxName, resolveCredentials, type TunnelOptions } from '../index.js';
+// Only light modules load up front, so --version and --help start fast; ws and the tunnel code
+// load when a tunnel is about to open. The symbols are all part of the public API in index.ts.
+import type { TunnelOptions } from '../index.js';
+import { ErrorCodes, TunnelError, isTunnelError, registerSecret } from '../errors.js';
+import { parseBindAddress, parsePortSpecs } from '../config/port-spec.js';
+import { parseSandboxName } from '../config/sandbox-name.js';
+import { resolveCredentials } from '../config/credential-sources.js';
+import { resolveProxyTarget, tunnelUrl } from '../config/proxy-url.js';
 import { exitCodeFor } from './exit-codes.js';
 import { Output } from './output.js';
 import { parseArgs, type CliConfig } from './program.js';
-import { runForward } from './forward.js';
-import { runStdio } from './stdio.js';
 import { proxyAgentFor } from './http-proxy.js';
+import { registerCliSecrets } from './secrets.js';
 
-function outputFor(config?: CliConfig): Output {
+function outputFor(config?: Partial<Pick<CliConfig, 'json' | 'quiet' | 'verbose'>>): Output {
   const tty = process.stderr.isTTY === true;
   return new Output({
     json: config?.json ?? false,
@@ -17,20 +23,27 @@ function outputFor(config?: CliConfig): Output {
 }
 
 async function run(argv: string[]): Promise<number> {
+  registerCliSecrets(argv);
   const parsed = parseArgs(argv);
   if (parsed.kind === 'done') return 0;
   const config = parsed.config;
   const out = outputFor(config);
   try {
-    // Arguments first: a typo is reported before anything is read or sent.
-    parseSandboxName(config.sandbox);
-    if (!config.stdio) parsePortSpecs(config.specs);
     const found = resolveCredentials({ apiKey: config.apiKey, pat: config.pat });
+    // The stored token too must be known to redact() before any message can quote an argument.
+    registerSecret(found.credentials.apiKey);
+    registerSecret(found.credentials.pat);
+    // Arguments next: a typo is reported before anything is sent.
+    const sandbox = parseSandboxName(config.sandbox);
+    const address = config.address === undefined ? undefined : parseBindAddress(config.address, '--address');
+    const remotePorts = config.stdio ? config.specs.slice(0, 1).map(Number).filter(Number.isInteger) : parsePortSpecs(config.specs, address).map((m) => m.remotePort);
+    const target = resolveProxyTarget(sandbox, config.proxyUrl, config.allowInsecure);
     for (const w of found.warnings) out.warning({ code: 'TL_WARN_CREDENTIALS', message: w });
     if (found.source === 'none') {
       throw new TunnelError(ErrorCodes.NO_CREDENTIALS, 'No API key: set TENSORLAKE_API_KEY or pass --api-key (e.g. export TENSORLAKE_API_KEY=tl_apiKey_...), or run tl login');
     }
     out.verbose(`Credentials from ${found.source}`);
+    for (const port of new Set(remotePorts)) out.verbose(`Tunnel URL ${tunnelUrl(target, port)}`);
     const options: Omit<TunnelOptions, 'ports'> = {
       sandbox: config.sandbox,
       credentials: found.credentials,
@@ -45,7 +58,8 @@ async function run(argv: string[]): Promise<number> {
     };
     const agent = await proxyAgentFor(config, options, out);
     if (agent) options.agent = agent;
-    return await (config.stdio ? runStdio(config, options, out) : runForward(config, options, out));
+    if (config.stdio) return await (await import('./stdio.js')).runStdio(config, options, out);
+    return await (await import('./forward.js')).runForward(config, options, out);
   } catch (err) {
     return fail(err, out, config.verbose);
   }
@@ -59,8 +73,33 @@ function fail(err: unknown, out: Output, verbose: boolean): number {
 
 /** Runs the CLI and exits with the code of the exit-code table. */
 export function main(argv: string[] = process.argv): void {
+  // A bug must not end in Node's raw stack trace, which could quote a secret: report it redacted.
+  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+    process.on(event, (err: unknown) => {
+      const verbose = argv.includes('--verbose') || argv.includes('-v');
+      exitAfterFlush(fail(err, outputFor({ json: argv.includes('--json'), verbose }), verbose));
+    });
+  }
   run(argv).then(
-    (code) => process.exit(code),
-    (err: unknown) => process.exit(fail(err, outputFor(), process.argv.includes('--verbose') || process.argv.includes('-v'))),
+    (code) => exitAfterFlush(code),
+    (err: unknown) => {
+      const verbose = argv.includes('--verbose') || argv.includes('-v');
+      exitAfterFlush(fail(err, outputFor({ json: argv.includes('--json'), verbose }), verbose));
+    },
   );
+}
+
+/**
+ * Writes to pipes are asynchronous on POSIX: exiting at once could cut off the last JSON event or
+ * the exit summary. Wait for both streams to drain, but not for a reader that never reads.
+ */
+function exitAfterFlush(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    pending -= 1;
+    if (pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+  setTimeout(() => process.exit(code), 2000);
 }

@@ -1,6 +1,6 @@
 import { chalkStderr, type ChalkInstance } from 'chalk';
 import type { BoundAddress, ConnectionClose, ConnectionInfo, RetryInfo, TunnelError, TunnelStats, TunnelWarning } from '../index.js';
-import { redact } from '../index.js';
+import { redact } from '../errors.js';
 import { BurstFilter } from './burst.js';
 import { formatBytes, formatDuration, hostPort } from './format.js';
 
@@ -27,12 +27,15 @@ interface Spinner {
  */
 export class Output {
   private readonly c: ChalkInstance;
-  private readonly bursts = new BurstFilter((line) => this.human('normal', this.c.red(line)));
+  private readonly bursts = new BurstFilter((line) => this.human('quiet', this.c.red(line)));
   private spinner: Spinner | undefined;
+  private stdoutGone = false;
 
   constructor(readonly options: OutputOptions) {
     this.c = chalkStderr;
     if (!options.color) this.c.level = 0;
+    // A script may stop reading once it has the port (`| head -1`): keep forwarding, stop writing.
+    if (options.json) process.stdout.on('error', () => void (this.stdoutGone = true));
   }
 
   private human(level: Verbosity, line: string): void {
@@ -43,14 +46,15 @@ export class Output {
   }
 
   event(event: string, fields: Record<string, unknown>): void {
-    if (!this.options.json) return;
+    if (!this.options.json || this.stdoutGone) return;
     process.stdout.write(`${redact(JSON.stringify({ event, time: new Date().toISOString(), ...fields }))}\n`);
   }
 
   /** A spinner on a terminal, a plain line otherwise; never with --json or --quiet. */
   async startSpinner(text: string): Promise<void> {
     if (this.options.verbosity === 'quiet') return;
-    if (!this.options.tty || this.options.json) {
+    // A terminal that reports no width (some ptys) would send ora's line clearing into a loop.
+    if (!this.options.tty || this.options.json || !((process.stderr.columns ?? 0) > 0)) {
       this.human('normal', this.c.dim(text));
       return;
     }
@@ -107,8 +111,9 @@ export class Output {
     const route = `${e.peer} -> ${sandbox}:${e.remotePort}`;
     if (e.error) {
       const key = `${e.error.code}|${e.remotePort}|${e.error.status ?? ''}`;
-      if (this.bursts.admit(key, `${route}: ${e.error.status ?? e.error.code}`)) {
-        this.human('normal', `${this.c.red('✖')} ${route}: ${e.error.message}`);
+      // Errors show even with --quiet; a burst of the same one is summarised, whatever the client port.
+      if (this.bursts.admit(key, `✖ ${sandbox}:${e.remotePort}: ${e.error.status ?? e.error.code}`)) {
+        this.human('quiet', `${this.c.red('✖')} ${route}: ${e.error.message}`);
       }
       this.event('error', { ...errorFields(e.error), id: e.id, peer: e.peer, remotePort: e.remotePort, fatal: false });
     }
@@ -118,6 +123,8 @@ export class Output {
     this.event('close', {
       id: e.id,
       peer: e.peer,
+      local: e.local,
+      sandbox,
       remotePort: e.remotePort,
       bytesSent: e.bytesSent,
       bytesReceived: e.bytesReceived,
@@ -140,9 +147,11 @@ export class Output {
   stopped(stats: TunnelStats): void {
     this.bursts.flush();
     const errors = Object.entries(stats.errors);
-    const errorText = errors.length === 0 ? 'no errors' : `errors: ${errors.map(([code, n]) => `${code.replace('TL_ERR_', '').toLowerCase()} ×${n}`).join(', ')}`;
-    this.human('normal', `Stopped: ${stats.connections} connection${stats.connections === 1 ? '' : 's'} served, ${formatBytes(stats.bytesSent)} sent, ${formatBytes(stats.bytesReceived)} received, ${errorText}`);
-    this.event('stopped', { connections: stats.connections, bytesSent: stats.bytesSent, bytesReceived: stats.bytesReceived, errors: stats.errors });
+    const failed = errors.reduce((sum, [, n]) => sum + n, 0);
+    const served = stats.connections - failed;
+    const errorText = errors.length === 0 ? 'no errors' : `errors: ${errors.map(([code, n]) => `${code.replace('TL_ERR_', '').toLowerCase().replace(/_/g, ' ')} ×${n}`).join(', ')}`;
+    this.human('normal', `Stopped: ${served} connection${served === 1 ? '' : 's'} served${failed > 0 ? `, ${failed} failed` : ''}; ${formatBytes(stats.bytesSent)} sent, ${formatBytes(stats.bytesReceived)} received; ${errorText}`);
+    this.event('stopped', { connections: stats.connections, failed, bytesSent: stats.bytesSent, bytesReceived: stats.bytesReceived, errors: stats.errors });
   }
 }
 

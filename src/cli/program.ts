@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { TunnelError, ErrorCodes, VERSION } from '../index.js';
+import { TunnelError, ErrorCodes } from '../errors.js';
+import { VERSION } from '../version.js';
 
 export interface CliConfig {
   sandbox: string;
@@ -52,7 +53,8 @@ Examples:
 
 Port specs: REMOTE, LOCAL:REMOTE, :REMOTE (free local port), ADDRESS:LOCAL:REMOTE, [::1]:LOCAL:REMOTE
 Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID, TENSORLAKE_PROJECT_ID,
-  TENSORLAKE_SANDBOX_PROXY_URL, TENSORLAKE_API_URL, HTTPS_PROXY, NO_PROXY, NO_COLOR, NODE_EXTRA_CA_CERTS
+  TENSORLAKE_SANDBOX_PROXY_URL, TENSORLAKE_API_URL, HTTPS_PROXY, HTTP_PROXY, NO_PROXY, NO_COLOR,
+  NODE_EXTRA_CA_CERTS
 Exit codes: 0 ok, 1 other error, 2 usage, 3 auth, 4 no such sandbox / port never opened,
   5 local port unavailable, 6 proxy unreachable / TLS / timeout
 `;
@@ -124,11 +126,15 @@ export function parseArgs(argv: string[]): ParseResult {
     if (!(err instanceof CommanderError)) throw err;
     if (err.exitCode === 0) return { kind: 'done' };
     const message = err.message.replace(/^error: /, '').replace(/\n[\s\S]*/, '');
-    throw new TunnelError(ErrorCodes.USAGE, `${message.charAt(0).toUpperCase()}${message.slice(1)} (see tl-tunnel --help)`);
+    // Argument-shape errors get an example of the right form; option errors carry their own.
+    const example = /missingArgument|excessArguments|unknownOption/.test(err.code) ? 'e.g. tl-tunnel sbx-123 5432; ' : '';
+    throw new TunnelError(ErrorCodes.USAGE, `${message.charAt(0).toUpperCase()}${message.slice(1)} (${example}see tl-tunnel --help)`);
   }
   const o = program.opts();
   const [sandbox, specs] = program.processedArgs as [string, string[]];
   if (o.verbose && o.quiet) throw new TunnelError(ErrorCodes.USAGE, 'Use either --verbose or --quiet, not both');
+  // With --stdio, stdout carries the tunnel's bytes: JSON events there would corrupt them.
+  if (o.stdio && o.json) throw new TunnelError(ErrorCodes.USAGE, 'Use either --stdio or --json, not both: with --stdio, stdout carries the data');
   return {
     kind: 'run',
     config: {
@@ -136,7 +142,8 @@ export function parseArgs(argv: string[]): ParseResult {
       specs,
       apiKey: o.apiKey,
       pat: o.pat,
-      proxyUrl: o.proxyUrl ?? process.env.TENSORLAKE_SANDBOX_PROXY_URL,
+      // An empty variable means unset; an empty --proxy-url is a mistake, refused by resolveProxyTarget.
+      proxyUrl: o.proxyUrl ?? (process.env.TENSORLAKE_SANDBOX_PROXY_URL || undefined),
       proxy: o.proxy,
       address: o.address,
       allowInsecure: o.allowInsecure === true,

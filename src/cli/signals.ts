@@ -2,7 +2,8 @@ import { EXIT_INTERRUPTED } from './exit-codes.js';
 
 /**
  * Resolves on the first Ctrl-C or SIGTERM; a second one exits at once. Node emits SIGINT on
- * Windows consoles too, so this is the whole cross-platform story.
+ * Windows consoles too; Ctrl-Break arrives there as SIGBREAK. SIGTERM is never delivered on
+ * Windows (TerminateProcess cannot be caught), and listening for it there is harmless.
  */
 export function untilStopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -14,5 +15,6 @@ export function untilStopSignal(): Promise<NodeJS.Signals> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    if (process.platform === 'win32') process.on('SIGBREAK', onSignal);
   });
 }

@@ -27,6 +27,8 @@ export interface RetryInfo {
 }
 
 const MAX_ERROR_BODY = 16 * 1024;
+/** Least time given to one upgrade attempt while waiting for a service (--wait). */
+const MIN_WAIT_ATTEMPT_MS = 2000;
 const BODY_READ_MS = 2000;
 
 function readBody(res: IncomingMessage): Promise<string> {
@@ -63,8 +65,10 @@ function attempt(p: ConnectParams, budgetMs: number): Promise<WebSocket> {
       maxPayload: p.maxPayload,
       followRedirects: false,
       agent: p.agent,
+      // ws cuts a close handshake after closeTimeout even while our close frame still waits behind
+      // data a slow peer is draining; the relay cuts stops and failures sooner itself (closeGraceMs).
       // ws 8.23 reads closeTimeout; @types/ws does not list it yet.
-      ...({ closeTimeout: 2000 } as object),
+      ...({ closeTimeout: 30_000 } as object),
     });
     const settle = (err?: TunnelError): void => {
       if (settled) return;
@@ -81,7 +85,12 @@ function attempt(p: ConnectParams, budgetMs: number): Promise<WebSocket> {
       ws.terminate();
       reject(err);
     };
-    const onOpen = (): void => settle();
+    // Frames that came in the same read as the 101 (a server-first banner, a close) would be
+    // emitted before the caller attaches its listeners and be lost: hold them until it resumes.
+    const onOpen = (): void => {
+      ws.pause();
+      settle();
+    };
     const onError = (err: Error & { code?: string }): void => settle(networkError(err, p.ctx));
     const onAbort = (): void => settle(p.signal?.reason instanceof TunnelError ? p.signal.reason : new TunnelError(ErrorCodes.INTERNAL, 'aborted'));
     const timer = setTimeout(() => {
@@ -111,18 +120,21 @@ export async function connectWebSocket(p: ConnectParams): Promise<WebSocket> {
   const waitDeadline = started + (p.waitMs ?? 0);
   for (let n = 0; ; n += 1) {
     const now = Date.now();
-    // A wait for a service may outlast the connect timeout; each attempt still gets its own budget.
-    const budget = Math.max(1, Math.min(p.timeoutMs, Math.max(deadline, waitDeadline) - now));
+    // A wait for a service may outlast the connect timeout; each attempt still gets its own budget,
+    // and when waiting, even the attempt made as the wait ends gets a fair chance to be answered.
+    const floor = (p.waitMs ?? 0) > 0 ? Math.min(p.timeoutMs, MIN_WAIT_ATTEMPT_MS) : 1;
+    const budget = Math.max(floor, Math.min(p.timeoutMs, Math.max(deadline, waitDeadline) - now));
     try {
       return await attempt(p, budget);
     } catch (error) {
       if (!(error instanceof TunnelError)) throw error;
       const waiting = error.code === ErrorCodes.PORT_CLOSED && Date.now() < waitDeadline;
-      const until = waiting ? waitDeadline : deadline;
       if (!waiting && !error.retryable) throw error;
       if (p.signal?.aborted) throw error;
-      const delay = waiting ? backoffDelay(n, 250, 2000) : backoffDelay(n);
-      if (Date.now() + delay >= until) throw error;
+      // While waiting, the last retry is cut short to land on the end of the wait, not skipped:
+      // otherwise --wait 3 could give up after 1.5 s.
+      const delay = waiting ? Math.max(1, Math.min(backoffDelay(n, 250, 2000), waitDeadline - Date.now())) : backoffDelay(n);
+      if (!waiting && Date.now() + delay >= deadline) throw error;
       p.onRetry?.({ attempt: n + 1, delayMs: delay, error });
       try {
         await sleep(delay, p.signal);

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { ErrorCodes, TunnelError } from '../errors.js';
+import { ErrorCodes, TunnelError, usageError } from '../errors.js';
 import { parseBindAddress, parsePortSpec, parsePortSpecs, type PortMapping } from '../config/port-spec.js';
 import { isLoopbackHost } from '../config/proxy-url.js';
 import { Relay } from '../relay/relay.js';
@@ -96,8 +96,14 @@ function formatHostPort(address: string, port: number): string {
 
 function toMappings(options: TunnelOptions): PortMapping[] {
   const defaultAddress = options.address === undefined ? undefined : parseBindAddress(options.address, 'option address');
-  const list = Array.isArray(options.ports) ? options.ports : [options.ports];
-  const specs = list.map((p) => (typeof p === 'string' ? p : formatSpecObject(p as PortMapping)));
+  const list: unknown[] = Array.isArray(options.ports) ? options.ports : [options.ports];
+  const specs = list.map((p) => {
+    if (typeof p === 'string') return p;
+    if (p === null || typeof p !== 'object') {
+      throw usageError(`Invalid option ports: expected port-spec strings such as "5432" or ":5432", or { localPort, remotePort } objects, got ${String(p)}`);
+    }
+    return formatSpecObject(p as PortMapping);
+  });
   return parsePortSpecs(specs, defaultAddress);
 }
 
@@ -150,10 +156,11 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
         try {
           const ws = await this.upgrader.connect(port);
           ws.on('error', () => {});
+          ws.resume();
           ws.close(1000, 'startup check');
         } catch (err) {
           if (!(err instanceof TunnelError) || err.code !== ErrorCodes.PORT_CLOSED || this.upgrader.settings.waitMs > 0) throw err;
-          this.warn(ErrorCodes.PORT_CLOSED, `Nothing is listening on port ${port} inside sandbox ${this.sandbox} yet; connections will fail until it is`);
+          this.warn('TL_WARN_PORT_CLOSED', `Nothing is listening on port ${port} inside sandbox ${this.sandbox} yet; connections will fail until it is`);
         }
       }),
     );
@@ -241,6 +248,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
           socket.off('close', onEarlyClose);
           if (socket.destroyed || this.closing) {
             ws.on('error', () => {});
+            ws.resume();
             ws.close(1001, 'local client left');
             this.finish(conn, { bytesUp: 0, bytesDown: 0, durationMs: Date.now() - conn.startedAt, reason: 'local client left' }, false);
             return;
@@ -313,7 +321,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
  * Resolves once every mapping listens; rejects with a TunnelError (and listens on nothing) otherwise.
  */
 export async function openTunnel(options: TunnelOptions): Promise<TunnelHandle> {
-  if (options === null || typeof options !== 'object') throw new TypeError('openTunnel expects an options object');
+  if (options === null || typeof options !== 'object') throw usageError('openTunnel expects an options object: { sandbox, ports, credentials, ... }');
   const upgrader = new Upgrader(options);
   const tunnel = new Tunnel(upgrader, toMappings(options));
   if (options.check !== false) await tunnel.check();

@@ -52,8 +52,32 @@ function integer(name: string, value: number | undefined, fallback: number, min:
   return Math.round(value);
 }
 
+// Header names are RFC 7230 tokens; values must not carry CR/LF (a smuggled header) or NUL.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Checks the types a JavaScript caller may get wrong, so they fail as usage errors naming the option. */
+function checkShapes(options: TunnelOptions): void {
+  const o = options as unknown as Record<string, unknown>;
+  if (o.credentials === null || typeof o.credentials !== 'object') {
+    throw usageError('Invalid option credentials: expected an object such as { apiKey: process.env.TENSORLAKE_API_KEY }');
+  }
+  for (const name of ['proxyUrl', 'address'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'string') throw usageError(`Invalid option ${name}: expected a string`);
+  }
+  if (o.headers !== undefined) {
+    if (o.headers === null || typeof o.headers !== 'object') throw usageError('Invalid option headers: expected an object of header names to strings');
+    for (const [name, value] of Object.entries(o.headers)) {
+      if (!HEADER_NAME.test(name) || typeof value !== 'string' || !HEADER_VALUE.test(value)) {
+        throw usageError(`Invalid option headers: header ${JSON.stringify(name.slice(0, 60))} has a bad name or value (strings without control characters)`);
+      }
+    }
+  }
+}
+
 /** Checks the numeric options, naming the option that is wrong. */
 export function resolveOptions(options: TunnelOptions): ResolvedOptions {
+  checkShapes(options);
   return {
     connectTimeoutMs: integer('connectTimeoutMs', options.connectTimeoutMs, 10_000, 1, 3_600_000),
     keepaliveMs: integer('keepaliveMs', options.keepaliveMs, 20_000, 0, 3_600_000),

@@ -1,4 +1,4 @@
-import { ErrorCodes, TunnelError } from '../errors.js';
+import { ErrorCodes, TunnelError, redact } from '../errors.js';
 
 export interface UpgradeContext {
   sandbox: string;
@@ -7,7 +7,7 @@ export interface UpgradeContext {
   host: string;
   /** The host is <sandbox>.sandbox.tensorlake.ai, so "does not resolve" means "no such sandbox". */
   perSandboxHost: boolean;
-  /** True when the request went through an HTTP proxy (so 407/403 may be the proxy's). */
+  /** host:port of the HTTP CONNECT proxy the request went through, if any. */
   viaHttpProxy?: string;
 }
 
@@ -23,8 +23,9 @@ export function parseProxyBody(text: string): ProxyBody {
     if (value === null || typeof value !== 'object') return {};
     const { error, code } = value as Record<string, unknown>;
     return {
-      error: typeof error === 'string' ? error.slice(0, 300) : undefined,
-      code: typeof code === 'string' ? code.slice(0, 100) : undefined,
+      // Redacted before being cut, so an echoed secret cannot survive as a fragment.
+      error: typeof error === 'string' ? redact(error).slice(0, 300) : undefined,
+      code: typeof code === 'string' ? redact(code).slice(0, 100) : undefined,
     };
   } catch {
     return {};
@@ -37,8 +38,14 @@ export function statusError(status: number, bodyText: string, ctx: UpgradeContex
   const said = body.error ? ` (proxy said: ${body.error}${body.code ? ` [${body.code}]` : ''})` : '';
   const details = { status, proxyError: body.error, proxyCode: body.code, host: ctx.host };
   if (fromHttpProxy) {
-    const what = status === 407 ? 'requires authentication (407): put user:password in the proxy URL' : `refused the connection (${status})`;
-    return new TunnelError(ErrorCodes.HTTP_PROXY, `The HTTP proxy ${ctx.viaHttpProxy ?? ''} ${what}; check HTTPS_PROXY/--proxy, or add ${ctx.host} to NO_PROXY`.replace('  ', ' '), details);
+    const what =
+      status === 407
+        ? 'requires authentication (407): put user:password in the proxy URL'
+        : status === 403
+          ? `refused to connect to ${ctx.host} (403)`
+          : `could not connect to ${ctx.host} (${status})`;
+    const proxy = ctx.viaHttpProxy ? `The HTTP proxy ${ctx.viaHttpProxy}` : 'The HTTP proxy';
+    return new TunnelError(ErrorCodes.HTTP_PROXY, `${proxy} ${what}${said}; check HTTPS_PROXY/--proxy, or add ${ctx.host} to NO_PROXY`, details);
   }
   switch (status) {
     case 400:
@@ -69,13 +76,19 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'EN
 export function networkError(err: Error & { code?: string }, ctx: UpgradeContext): TunnelError {
   const code = err.code ?? '';
   const detail = err.message;
+  if (ctx.viaHttpProxy && (NETWORK_CODES.has(code) || code === 'ENOTFOUND')) {
+    // Through a CONNECT proxy the target is resolved and dialled by the proxy, so these come from the proxy hop.
+    return new TunnelError(ErrorCodes.UNREACHABLE, `Cannot reach the HTTP proxy ${ctx.viaHttpProxy} (${code}): check HTTPS_PROXY/--proxy`, { host: ctx.host, detail, retryable: code !== 'ENOTFOUND' });
+  }
   if (code === 'ENOTFOUND') {
     return ctx.perSandboxHost
       ? new TunnelError(ErrorCodes.SANDBOX_NOT_FOUND, `No sandbox "${ctx.sandbox}" was found: ${ctx.host} does not resolve`, { host: ctx.host, detail })
       : new TunnelError(ErrorCodes.UNREACHABLE, `Cannot reach the sandbox proxy: ${ctx.host} does not resolve`, { host: ctx.host, detail });
   }
-  if (TLS_CODES.test(code)) {
-    return new TunnelError(ErrorCodes.TLS, `TLS with ${ctx.host} failed (${code}); for a private CA set NODE_EXTRA_CA_CERTS`, { host: ctx.host, detail });
+  // EPROTO is OpenSSL failing the handshake (e.g. https:// to a plain HTTP port): not worth retrying.
+  if (TLS_CODES.test(code) || code === 'EPROTO') {
+    const hint = code === 'EPROTO' ? 'does that port speak TLS? (http:// is for a plain proxy on this machine)' : 'for a private CA set NODE_EXTRA_CA_CERTS';
+    return new TunnelError(ErrorCodes.TLS, `TLS with ${ctx.host} failed (${code}); ${hint}`, { host: ctx.host, detail });
   }
   if (NETWORK_CODES.has(code)) {
     return new TunnelError(ErrorCodes.UNREACHABLE, `Cannot reach the sandbox proxy at ${ctx.host} (${code})`, { host: ctx.host, detail, retryable: true });

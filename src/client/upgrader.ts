@@ -1,6 +1,9 @@
 import type { ClientRequest } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import type WebSocket from 'ws';
-import { credentialHeaders } from '../config/credentials.js';
+import { credentialHeaders, type Credentials } from '../config/credentials.js';
+import { registerSecret } from '../errors.js';
 import { parseSandboxName } from '../config/sandbox-name.js';
 import { resolveProxyTarget, tunnelUrl, type ProxyTarget } from '../config/proxy-url.js';
 import { connectWebSocket, type RetryInfo } from './connect.js';
@@ -19,8 +22,19 @@ export class Upgrader {
   readonly settings: ResolvedOptions;
   private readonly headers: Record<string, string>;
   private readonly proxyRefused = new WeakSet<ClientRequest>();
+  /**
+   * wss without an HTTP proxy: one agent for every upgrade, only for its TLS session cache, so each
+   * new tunnel resumes the session instead of a full handshake (ws alone calls tls.connect afresh).
+   * keepAlive stays off: an upgraded socket is never handed back.
+   */
+  private readonly tlsAgent: HttpsAgent | undefined;
 
   constructor(private readonly options: UpgraderOptions) {
+    // Before any validation: its messages quote what they reject, and a key pasted into the wrong
+    // option must come out redacted.
+    const given = (options as { credentials?: unknown }).credentials as Credentials | null | undefined;
+    registerSecret(typeof given?.apiKey === 'string' ? given.apiKey : undefined);
+    registerSecret(typeof given?.pat === 'string' ? given.pat : undefined);
     this.sandbox = parseSandboxName(options.sandbox);
     this.settings = resolveOptions(options as TunnelOptions);
     this.target = resolveProxyTarget(this.sandbox, options.proxyUrl, options.allowInsecure);
@@ -30,6 +44,8 @@ export class Upgrader {
       'x-tensorlake-sandbox-id': this.sandbox,
       ...credentialHeaders(options.credentials),
     };
+    // One secure context too: tls.connect would otherwise build one (root store included) per upgrade.
+    this.tlsAgent = this.target.secure && options.agent === undefined ? new HttpsAgent({ keepAlive: false, secureContext: createSecureContext() }) : undefined;
     // An HTTP CONNECT proxy that refuses replays its own answer as if it were the sandbox proxy's;
     // remember which requests that happened to, so a proxy's 403 is not reported as a bad key.
     const agent = options.agent as (typeof options.agent & { on?: (e: string, l: (...a: never[]) => void) => void }) | undefined;
@@ -52,15 +68,24 @@ export class Upgrader {
         remotePort,
         host: this.target.hostname,
         perSandboxHost: this.target.perSandboxHost,
-        viaHttpProxy: this.options.agent ? 'in use' : undefined,
+        viaHttpProxy: describeProxyAgent(this.options.agent),
       },
       timeoutMs: this.settings.connectTimeoutMs,
       waitMs: opts.waitMs ?? this.settings.waitMs,
-      agent: this.options.agent,
+      agent: this.options.agent ?? this.tlsAgent,
       proxyRefused: this.proxyRefused,
       maxPayload: this.settings.maxPayload,
       signal: opts.signal,
       onRetry: opts.onRetry,
     });
   }
+}
+
+/**
+ * "host:port" of an HTTP proxy agent that exposes its proxy URL (as https-proxy-agent does), so
+ * messages can blame the right hop; undefined for any other agent.
+ */
+function describeProxyAgent(agent: object | undefined): string | undefined {
+  const proxy = (agent as { proxy?: unknown } | undefined)?.proxy;
+  return proxy instanceof URL ? proxy.host : undefined;
 }

@@ -30,9 +30,11 @@ function parsePort(text: string, what: 'local' | 'remote', spec: string): number
 
 /** Validates a bind address: an IP literal or "localhost" (which means the loopback default). */
 export function parseBindAddress(text: string, context: string): string | undefined {
-  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  if (bare.toLowerCase() === 'localhost') return undefined;
-  if (isIP(bare) === 0) {
+  const bracketed = text.startsWith('[') && text.endsWith(']');
+  const bare = bracketed ? text.slice(1, -1) : text;
+  if (!bracketed && bare.toLowerCase() === 'localhost') return undefined;
+  // Brackets belong to IPv6 literals only: "[127.0.0.1]" or "[localhost]" is a typo.
+  if (isIP(bare) === 0 || (bracketed && isIP(bare) !== 6)) {
     throw usageError(`Invalid bind address "${text}" in ${context}: use an IP address such as 127.0.0.1, ::1 or 0.0.0.0`);
   }
   return bare;

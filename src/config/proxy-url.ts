@@ -20,7 +20,8 @@ const SCHEMES: Record<string, 'ws:' | 'wss:'> = { 'http:': 'ws:', 'ws:': 'ws:', 
 
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  // Only the exact name: resolvers may send *.localhost to real DNS, and the key with it.
+  if (host.toLowerCase() === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1';
 }
@@ -31,9 +32,17 @@ export function isLoopbackHost(hostname: string): boolean {
  * that would be silently dropped, other schemes, and clear text to a non-loopback host.
  */
 export function resolveProxyTarget(sandbox: string, proxyUrl: string | undefined, allowInsecure = false): ProxyTarget {
-  if (proxyUrl === undefined || proxyUrl === '') {
+  if (proxyUrl === undefined) {
     const hostname = `${sandbox}.${DEFAULT_PROXY_DOMAIN}`;
     return { origin: `wss://${hostname}`, hostname, secure: true, perSandboxHost: true };
+  }
+  if (proxyUrl === '') {
+    throw usageError('Invalid proxy URL: it is empty; leave it out for the default, or give a base such as https://sandbox.us-east-1.aws.tensorlake.ai');
+  }
+  // The URL parser drops tabs and newlines and maps look-alike letters to ASCII or punycode: what it
+  // would connect to is not what was typed, so only printable ASCII passes.
+  if (!/^[\x21-\x7e]+$/.test(proxyUrl)) {
+    throw usageError(`Invalid proxy URL ${JSON.stringify(proxyUrl.slice(0, 200))}: it contains spaces, control or non-ASCII characters`);
   }
   let url: URL;
   try {

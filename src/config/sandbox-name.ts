@@ -2,14 +2,18 @@ import { usageError } from '../errors.js';
 
 // A sandbox id or name becomes a DNS label of the proxy host, so only label characters pass:
 // anything else could move the request (and the key) to another host.
-const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+// Checked before lower-casing: toLowerCase() maps some non-ASCII letters (the Kelvin sign U+212A)
+// to ASCII ones, which would let them through.
+const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 /** Validates a sandbox id or name and returns it lower-cased. */
 export function parseSandboxName(input: string): string {
-  const name = typeof input === 'string' ? input.toLowerCase() : '';
-  if (!LABEL.test(name)) {
+  const name = typeof input === 'string' ? input : '';
+  // "xn--" labels are punycode: the URL parser decodes them (or refuses them), so the host would
+  // not be the one typed.
+  if (!LABEL.test(name) || /^xn--/i.test(name)) {
     const shown = JSON.stringify(typeof input === 'string' ? input.slice(0, 80) : String(input));
     throw usageError(`Invalid sandbox ${shown}: use the sandbox id or name, 1 to 63 letters, digits and inner hyphens (e.g. sbx-123 or my-sandbox)`);
   }
-  return name;
+  return name.toLowerCase();
 }

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { ErrorCodes, TunnelError } from '../errors.js';
+import { ErrorCodes, TunnelError, redact } from '../errors.js';
 
 export interface RelayOptions {
   /** Pause the producer when this many bytes wait to be written on either side. */
@@ -64,6 +64,10 @@ export class Relay {
   private error: TunnelError | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
+  /** Frames handed to ws whose write has not completed yet. */
+  private unsent = 0;
+  /** The linger ran out while our frames were still queued: end once they are written. */
+  private endWhenFlushed = false;
 
   constructor(
     readonly ws: WebSocket,
@@ -85,8 +89,13 @@ export class Relay {
     stream.on('end', this.onStreamEnd);
     stream.on('error', this.onStreamError);
     stream.on('close', this.onStreamClose);
-    if (ws.readyState !== WebSocket.OPEN) this.onWsClose(1006, Buffer.alloc(0));
-    else stream.resume();
+    if (ws.readyState !== WebSocket.OPEN) {
+      this.onWsClose(1006, Buffer.alloc(0));
+    } else {
+      // The client pauses a fresh WebSocket until its relay listens (see connect.ts).
+      ws.resume();
+      stream.resume();
+    }
   }
 
   /** Closes both sides with a WebSocket close frame (1001 when stopping). */
@@ -110,7 +119,9 @@ export class Relay {
   /** One keepalive tick: ping, and fail after two intervals without a sign of life. Returns false once dead. */
   keepaliveTick(): boolean {
     if (this.finished || this.wsClosed) return false;
-    if (this.active) {
+    // While a slow local reader holds the WebSocket paused, no frame (pong included) can be read:
+    // that silence is ours, not the peer's, and must not end a healthy download.
+    if (this.active || this.downPaused) {
       this.active = false;
       this.missed = 0;
     } else if (++this.missed >= 2) {
@@ -130,6 +141,7 @@ export class Relay {
   private readonly onStreamData = (chunk: Buffer): void => {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.bytesUp += chunk.length;
+    this.unsent += 1;
     this.ws.send(chunk, SEND_OPTIONS, this.onSent);
     if (!this.upPaused && this.ws.bufferedAmount >= this.hwm) {
       this.upPaused = true;
@@ -140,12 +152,14 @@ export class Relay {
   // A completed write means the peer's TCP stack is taking our data: that counts as liveness,
   // so a ping queued behind megabytes of upload never looks like a dead peer.
   private readonly onSent = (err?: Error | null): void => {
+    this.unsent -= 1;
     if (err) return;
     this.active = true;
     if (this.upPaused && this.ws.bufferedAmount <= this.lowWater) {
       this.upPaused = false;
       if (!this.streamEnded) this.stream.resume();
     }
+    if (this.endWhenFlushed && this.unsent === 0) this.endGracefully();
   };
 
   private readonly onMessage = (data: Buffer, isBinary: boolean): void => {
@@ -168,19 +182,37 @@ export class Relay {
   private readonly onStreamDrain = (): void => {
     this.downPaused = false;
     this.ws.resume();
+    if (this.streamEnded) this.armLinger();
   };
 
   private readonly onStreamEnd = (): void => {
     this.streamEnded = true;
     // The protocol has no half-close: keep delivering what the peer still sends, then close.
-    if (this.lingerMs <= 0) this.close(1000, 'local end');
+    if (this.lingerMs <= 0) this.onLingerEnd();
     else this.armLinger();
   };
 
   private armLinger(): void {
     if (this.wsClosed) return;
+    this.endWhenFlushed = false;
     if (this.lingerTimer) this.lingerTimer.refresh();
-    else this.lingerTimer = setTimeout(() => this.close(1000, 'local end'), this.lingerMs);
+    else this.lingerTimer = setTimeout(this.onLingerEnd, this.lingerMs);
+  }
+
+  private readonly onLingerEnd = (): void => {
+    // Paused for a slow local reader, we are not reading what the peer sent: not idle. The
+    // drain that resumes reading starts the linger again.
+    if (this.wsClosed || this.downPaused) return;
+    // A close frame queued now would start ws's close timer while our data is still in flight.
+    if (this.unsent > 0) this.endWhenFlushed = true;
+    else this.endGracefully();
+  };
+
+  /** Ends a tunnel whose stream has ended and whose data has all been written. */
+  private endGracefully(): void {
+    this.endWhenFlushed = false;
+    if (this.reason === 'closed') this.reason = 'local end';
+    this.closeWs(1000, 'local end', true);
   }
 
   private readonly onStreamError = (err: NodeJS.ErrnoException): void => {
@@ -218,7 +250,8 @@ export class Relay {
       this.downPaused = false;
     }
     if (this.error === undefined && !NORMAL_CLOSES.has(code)) {
-      const text = reason.length > 0 ? `: ${reason.toString('utf8').slice(0, 120)}` : '';
+      // Redacted before it is cut, so a secret echoed by the peer cannot survive as a fragment.
+      const text = reason.length > 0 ? `: ${redact(reason.toString('utf8')).slice(0, 120)}` : '';
       this.error = new TunnelError(
         ErrorCodes.REMOTE_CLOSED,
         code === 1006 ? 'The tunnel connection dropped without a close frame (1006)' : `The tunnel was closed by the peer with code ${code}${text}`,
@@ -237,7 +270,8 @@ export class Relay {
     this.maybeFinish();
   };
 
-  private closeWs(code: number, reason: string): void {
+  /** Sends a close frame once; `patient`: a graceful end, which a slow peer may take long to answer. */
+  private closeWs(code: number, reason: string, patient = false): void {
     if (this.wsClosed) return;
     const state = this.ws.readyState;
     if (state === WebSocket.OPEN) {
@@ -248,8 +282,10 @@ export class Relay {
       this.ws.terminate();
       return;
     }
-    // Do not let an unanswered close handshake hold the socket for ws's 30 s default.
-    this.graceTimer ??= setTimeout(() => this.ws.terminate(), this.closeGraceMs).unref();
+    // A graceful end waits for the peer's answer, which comes only once it has drained our data;
+    // ws's closeTimeout bounds that, and keepalive judges whether the peer is alive meanwhile.
+    // A stop or a failure must not let an unanswered handshake hold the socket that long.
+    if (!patient) this.graceTimer ??= setTimeout(() => this.ws.terminate(), this.closeGraceMs).unref();
   }
 
   private destroyStream(abort: boolean): void {

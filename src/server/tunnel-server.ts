@@ -82,15 +82,29 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
     super();
     this.token = options.token ?? generateToken();
     this.isAuthorized = makeAuthChecker(this.token);
-    const serverOptions = { headersTimeout: options.headersTimeoutMs ?? 10_000, requestTimeout: options.headersTimeoutMs ?? 10_000 };
-    this.http = options.tls ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }) : createHttpServer(serverOptions);
+    const headersTimeout = options.headersTimeoutMs ?? 10_000;
+    const serverOptions = {
+      headersTimeout,
+      requestTimeout: headersTimeout,
+      // Node enforces these timeouts only when it sweeps its connections, every 30 s by default:
+      // sweep often enough that a slowloris client is cut close to its deadline.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+    };
+    this.http = options.tls
+      ? createHttpsServer({ ...serverOptions, handshakeTimeout: headersTimeout, cert: options.tls.cert, key: options.tls.key })
+      : createHttpServer(serverOptions);
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
     this.http.on('request', (req, res) => {
-      res.writeHead(req.url?.startsWith(TUNNEL_PATH) ? 426 : 404, { 'content-type': 'application/json', connection: 'close' });
-      res.end(JSON.stringify(req.url?.startsWith(TUNNEL_PATH) ? { error: 'WebSocket upgrade required', code: 'UPGRADE_REQUIRED' } : { error: 'Not found', code: 'NOT_FOUND' }));
+      const body = JSON.stringify(req.url?.startsWith(TUNNEL_PATH) ? { error: 'WebSocket upgrade required', code: 'UPGRADE_REQUIRED' } : { error: 'Not found', code: 'NOT_FOUND' });
+      res.writeHead(req.url?.startsWith(TUNNEL_PATH) ? 426 : 404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body);
     });
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
-    this.http.on('clientError', (_err, socket: Duplex) => replyJson(socket, 400, 'Bad request', 'BAD_REQUEST'));
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') replyJson(socket, 408, 'Request headers took too long', 'REQUEST_TIMEOUT');
+      else if (err.code === 'HPE_HEADER_OVERFLOW') replyJson(socket, 431, 'Request headers too large', 'HEADERS_TOO_LARGE');
+      else replyJson(socket, 400, 'Bad request', 'BAD_REQUEST');
+    });
     const idle = options.idleTimeoutMs ?? 0;
     if (idle > 0) {
       this.sweeper = setInterval(() => {
@@ -130,15 +144,14 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
     socket.on('error', () => {});
     this.emit('request', req);
     if (this.closing) return this.reject(socket, req, 503, 'Server is shutting down', 'SHUTTING_DOWN');
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-    } catch {
-      return this.reject(socket, req, 400, 'Malformed request URL', 'BAD_REQUEST');
-    }
-    if (url.pathname !== TUNNEL_PATH) return this.reject(socket, req, 404, `No such endpoint; tunnels are at ${TUNNEL_PATH}`, 'NOT_FOUND');
+    // The raw request target, not a normalised URL: dot segments, %2e or an absolute-form target
+    // name other endpoints as far as anything in front of this server is concerned.
+    const requestTarget = req.url ?? '';
+    const query = requestTarget.indexOf('?');
+    const path = query < 0 ? requestTarget : requestTarget.slice(0, query);
+    if (path !== TUNNEL_PATH) return this.reject(socket, req, 404, `No such endpoint; tunnels are at ${TUNNEL_PATH}`, 'NOT_FOUND');
     if (!this.isAuthorized(req.headers.authorization)) return this.reject(socket, req, 401, 'Missing or invalid bearer token', 'UNAUTHORIZED');
-    const port = parseTargetPort(url.searchParams);
+    const port = parseTargetPort(new URLSearchParams(query < 0 ? '' : requestTarget.slice(query + 1)));
     if (port === undefined) return this.reject(socket, req, 400, 'port must be one integer from 1 to 65535', 'INVALID_PORT');
     if (this.options.allow && !this.options.allow.includes(port)) return this.reject(socket, req, 400, `port ${port} is not allowed on this server`, 'PORT_NOT_ALLOWED');
     if (this.relays.size + this.pending >= (this.options.maxConnections ?? 1024)) {
@@ -223,6 +236,10 @@ export async function createTunnelServer(options: TunnelServerOptions = {}): Pro
     throw usageError('Invalid option allow: ports must be integers from 1 to 65535');
   }
   if (options.token !== undefined && options.token.length === 0) throw usageError('Invalid option token: it must not be empty');
+  for (const name of ['maxConnections', 'maxPayload', 'headersTimeoutMs'] as const) {
+    const value = options[name];
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw usageError(`Invalid option ${name}: expected a whole number from 1`);
+  }
   const server = new TunnelServer(options);
   await server.listen();
   return server;

@@ -79,9 +79,11 @@ function assertNoCanary(text, where) {
  * Runs the CLI to completion. Returns { code, stdout, stderr }. Fails the test if the canary key
  * shows up in either stream. Kills the child after `timeoutMs`.
  */
-export function runCli(args, { env = {}, timeoutMs = 20_000, input, bin = CLI } = {}) {
+export function runCli(args, { env = {}, timeoutMs = 20_000, input, bin = CLI, uid, gid } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: cliEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    // uid/gid: run as another user (root cannot meet "permission denied" on a low port).
+    const ids = uid === undefined ? {} : { uid, gid: gid ?? uid };
+    const child = spawn(process.execPath, [bin, ...args], { env: cliEnv(env), stdio: ['pipe', 'pipe', 'pipe'], ...ids });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
