@@ -1,3 +1,11 @@
-import { main } from './cli/main.js';
+import { VERSION } from './version.js';
 
-main();
+// `--version` is what scripts and installers call to probe the tool: answer it without loading the
+// option parser, colours and the library.
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  const { main } = await import('./cli/main.js');
+  main();
+}

@@ -38,7 +38,7 @@ test('killed reference server: local sockets close with a line naming the cause;
 
     server = await startServerProcess(serverPort);
     const data = randomBytes(200_000);
-    assert.equal(sha256(await echoRoundTrip(cli.port, data)), sha256(data));
+    assert.equal(sha256(await within(echoRoundTrip(cli.port, data), 15_000, 'a round trip after the restart')), sha256(data));
   } finally {
     const r = await cli.stop();
     assert.equal(r.code, 0, r.stderr);
@@ -102,7 +102,7 @@ test('a blackholed server is torn down by keepalive with a clear line and the lo
 
 /** Sends a redis PING on `socket` and resolves with the reply line. */
 function ping(socket) {
-  return new Promise((resolve, reject) => {
+  const reply = new Promise((resolve, reject) => {
     const onData = (d) => {
       socket.off('error', reject);
       resolve(d.toString('latin1'));
@@ -111,6 +111,7 @@ function ping(socket) {
     socket.once('error', reject);
     socket.write('PING\r\n');
   });
+  return within(reply, 10_000, 'a PONG');
 }
 
 test('an idle redis connection survives an idle-timeout server with --keepalive 1, and is closed without keepalive', async () => {
@@ -129,7 +130,7 @@ test('an idle redis connection survives an idle-timeout server with --keepalive 
     const idleStart = Date.now();
     // Control: without keepalive the server's idle timeout ends the tunnel, gracefully.
     await within(bClosed, 12_000, 'the tunnel without keepalive closed by the idle server');
-    assert.ok(serverCloses.some((e) => e.reason === 'idle timeout'), JSON.stringify(serverCloses));
+    await eventually(() => serverCloses.some((e) => e.reason === 'idle timeout'), { timeoutMs: 5000, what: 'the server closing the idle tunnel' });
     await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - idleStart))));
     assert.equal(a.destroyed, false, 'the kept-alive connection is still open after 10 s idle');
     assert.equal(await ping(a), '+PONG\r\n');
@@ -207,7 +208,7 @@ test('soak: 1,000 concurrent connections × 1 MiB random each way, SHA-256 match
     const sockets = [];
     for (let i = 0; i < N; i += 100) {
       const batch = Array.from({ length: Math.min(100, N - i) }, () => net.connect(port, '127.0.0.1'));
-      await Promise.all(batch.map((s) => once(s, 'connect')));
+      await within(Promise.all(batch.map((s) => once(s, 'connect'))), 30_000, `connections ${i} to ${i + batch.length} connected`);
       sockets.push(...batch);
     }
     await eventually(() => server.activeTunnels === N && tunnel.stats.active === N, { timeoutMs: 30_000, what: `${N} tunnels open at once (server ${server.activeTunnels}, client ${tunnel.stats.active})` });
@@ -219,12 +220,18 @@ test('soak: 1,000 concurrent connections × 1 MiB random each way, SHA-256 match
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
       collectGarbage();
     }, 250);
-    const results = await Promise.all(
+    let done = 0;
+    const transfers = Promise.all(
       sockets.map((s) => {
         const offset = Math.floor(Math.random() * (pool.length - MiB));
-        return soakConnection(s, pool.subarray(offset, offset + MiB));
+        return soakConnection(s, pool.subarray(offset, offset + MiB)).finally(() => (done += 1));
       }),
     );
+    const results = await within(transfers, 120_000, 'every transfer').catch((err) => {
+      const stuck = sockets.filter((s) => !s.closed).map((s) => ({ port: s.localPort, read: s.bytesRead, written: s.bytesWritten }));
+      err.message += `: ${done} of ${N} done; client ${JSON.stringify(tunnel.stats)}, server ${server.activeTunnels} open; stuck ${JSON.stringify(stuck.slice(0, 5))}`;
+      throw err;
+    });
     clearInterval(sampler);
     const transferred = Date.now();
     for (const r of results) {
@@ -247,8 +254,8 @@ test('soak: 1,000 concurrent connections × 1 MiB random each way, SHA-256 match
     if (peakRss < baseRss + 384 * MiB) assert.ok(rss < baseRss + 256 * MiB, `RSS ${mib(rss)} MiB after the soak, ${mib(baseRss)} MiB before`);
     else t.diagnostic(`RSS bound not applied: the transfer peaked at ${mib(peakRss)} MiB (kernel TCP memory pressure)`);
   } finally {
-    await tunnel.close();
-    await server.close();
+    await within(tunnel.close(), 10_000, 'tunnel.close()');
+    await within(server.close(), 10_000, 'server.close()');
     await echo.close();
   }
 });

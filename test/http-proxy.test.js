@@ -1,12 +1,14 @@
 // HTTP CONNECT proxies: HTTPS_PROXY for wss, HTTP_PROXY for ws, NO_PROXY, --proxy, and proxies that
-// refuse. Through a real tinyproxy on loopback; skipped where tinyproxy is not installed.
+// refuse. Through a real tinyproxy on loopback; a missing tinyproxy fails the test (.ci/run installs it).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { startEcho, startServer, startCli, runCli, echoRoundTrip, freePort, eventually, randomBytes, sha256 } from './helpers/index.js';
 import { TINYPROXY, startTinyproxy, startRefusingProxy, makeCertificate } from './helpers/proxies.js';
 import { bypassesProxy, chooseHttpProxy } from '../dist/cli/proxy-env.js';
 
-const noTinyproxy = !TINYPROXY && 'tinyproxy is not installed';
+function requireTinyproxy() {
+  assert.ok(TINYPROXY, 'tinyproxy not found in /usr/bin or /usr/sbin: install the Debian package tinyproxy (.ci/run does)');
+}
 
 test('NO_PROXY rules: *, host, subdomains, .suffix and *.suffix, ports, IPv6', () => {
   const cases = [
@@ -76,19 +78,22 @@ async function forwardThroughTinyproxy({ tls = false, args = () => [], env }) {
   }
 }
 
-test('ws:// through tinyproxy (HTTP_PROXY); HTTPS_PROXY is not used for ws', { skip: noTinyproxy }, async () => {
+test('ws:// through tinyproxy (HTTP_PROXY); HTTPS_PROXY is not used for ws', async () => {
+  requireTinyproxy();
   const dead = await freePort();
   const r = await forwardThroughTinyproxy({ env: (url) => ({ HTTP_PROXY: url, HTTPS_PROXY: `http://127.0.0.1:${dead}` }) });
   assert.match(r.stderr, new RegExp(`^HTTP proxy http://127\\.0\\.0\\.1:${r.proxyPort} \\(from HTTP_PROXY\\)$`, 'm'));
 });
 
-test('wss:// through tinyproxy (HTTPS_PROXY) to a TLS reference server; HTTP_PROXY is not used for wss', { skip: noTinyproxy }, async () => {
+test('wss:// through tinyproxy (HTTPS_PROXY) to a TLS reference server; HTTP_PROXY is not used for wss', async () => {
+  requireTinyproxy();
   const dead = await freePort();
   const r = await forwardThroughTinyproxy({ tls: true, env: (url) => ({ HTTPS_PROXY: url, HTTP_PROXY: `http://127.0.0.1:${dead}` }) });
   assert.match(r.stderr, /\(from HTTPS_PROXY\)/);
 });
 
-test('--proxy overrides the proxy variables and NO_PROXY', { skip: noTinyproxy }, async () => {
+test('--proxy overrides the proxy variables and NO_PROXY', async () => {
+  requireTinyproxy();
   const dead = await freePort();
   const r = await forwardThroughTinyproxy({ args: (url) => ['--proxy', url], env: () => ({ HTTP_PROXY: `http://127.0.0.1:${dead}`, NO_PROXY: '*' }) });
   assert.match(r.stderr, /\(from --proxy\)/);
@@ -121,7 +126,8 @@ test('NO_PROXY bypasses the proxy (a dead HTTPS_PROXY is not touched); a non-mat
   }
 });
 
-test('a proxy that refuses the CONNECT (tinyproxy 403) gets its own line and exit 6, not an auth error', { skip: noTinyproxy }, async () => {
+test('a proxy that refuses the CONNECT (tinyproxy 403) gets its own line and exit 6, not an auth error', async () => {
+  requireTinyproxy();
   const echo = await startEcho();
   const server = await startServer();
   const proxy = await startTinyproxy({ connectPorts: [1] });

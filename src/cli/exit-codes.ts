@@ -1,4 +1,4 @@
-import { ErrorCodes, type ErrorCode } from '../errors.js';
+import { ErrorCodes, type ErrorCode } from '../index.js';
 
 /** The one table from error codes to process exit codes (documented in the README). */
 export const EXIT_CODES: Record<ErrorCode, number> = {

@@ -1,7 +1,5 @@
 import type { Agent } from 'node:http';
-import type { TunnelOptions } from '../index.js';
-import { registerSecret } from '../errors.js';
-import { resolveProxyTarget } from '../config/proxy-url.js';
+import { registerSecret, resolveProxyTarget, type TunnelOptions } from '../index.js';
 import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
 import { chooseHttpProxy } from './proxy-env.js';

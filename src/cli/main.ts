@@ -1,11 +1,18 @@
-// Only light modules load up front, so --version and --help start fast; ws and the tunnel code
-// load when a tunnel is about to open. The symbols are all part of the public API in index.ts.
-import type { TunnelOptions } from '../index.js';
-import { ErrorCodes, TunnelError, isTunnelError, registerSecret } from '../errors.js';
-import { parseBindAddress, parsePortSpecs } from '../config/port-spec.js';
-import { parseSandboxName } from '../config/sandbox-name.js';
-import { resolveCredentials } from '../config/credential-sources.js';
-import { resolveProxyTarget, tunnelUrl } from '../config/proxy-url.js';
+// Only light modules load up front, so --version and --help start fast: the library loads ws
+// only when a tunnel is about to open. The CLI uses nothing but the public API in index.ts.
+import {
+  ErrorCodes,
+  TunnelError,
+  isTunnelError,
+  parseBindAddress,
+  parsePortSpecs,
+  parseSandboxName,
+  registerSecret,
+  resolveCredentials,
+  resolveProxyTarget,
+  tunnelUrl,
+  type TunnelOptions,
+} from '../index.js';
 import { exitCodeFor } from './exit-codes.js';
 import { Output } from './output.js';
 import { parseArgs, type CliConfig } from './program.js';

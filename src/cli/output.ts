@@ -1,6 +1,5 @@
 import { chalkStderr, type ChalkInstance } from 'chalk';
-import type { BoundAddress, ConnectionClose, ConnectionInfo, RetryInfo, TunnelError, TunnelStats, TunnelWarning } from '../index.js';
-import { redact } from '../errors.js';
+import { redact, type BoundAddress, type ConnectionClose, type ConnectionInfo, type RetryInfo, type TunnelError, type TunnelStats, type TunnelWarning } from '../index.js';
 import { BurstFilter } from './burst.js';
 import { formatBytes, formatDuration, hostPort } from './format.js';
 

@@ -1,6 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { TunnelError, ErrorCodes } from '../errors.js';
-import { VERSION } from '../version.js';
+import { ErrorCodes, TunnelError, VERSION } from '../index.js';
 
 export interface CliConfig {
   sandbox: string;

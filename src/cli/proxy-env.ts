@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ErrorCodes, TunnelError } from '../errors.js';
+import { ErrorCodes, TunnelError } from '../index.js';
 
 const usageError = (message: string): TunnelError => new TunnelError(ErrorCodes.USAGE, message);
 

@@ -1,4 +1,4 @@
-import { registerSecret } from '../errors.js';
+import { registerSecret } from '../index.js';
 
 const SECRET_FLAGS = ['--api-key', '--pat'];
 

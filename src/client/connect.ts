@@ -1,5 +1,5 @@
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { networkError, statusError, type UpgradeContext } from './upgrade-error.js';
@@ -55,10 +55,10 @@ function readBody(res: IncomingMessage): Promise<string> {
 function noop(): void {}
 
 /** One upgrade attempt, bounded by `budgetMs`. */
-function attempt(p: ConnectParams, budgetMs: number): Promise<WebSocket> {
+function attempt(WebSocketClass: typeof WebSocket, p: ConnectParams, budgetMs: number): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const ws = new WebSocket(p.url, {
+    const ws = new WebSocketClass(p.url, {
       headers: p.headers,
       perMessageDeflate: false,
       skipUTF8Validation: true,
@@ -115,6 +115,8 @@ function attempt(p: ConnectParams, budgetMs: number): Promise<WebSocket> {
  * jittered backoff inside `timeoutMs`, and 502 inside `waitMs` when waiting for a service.
  */
 export async function connectWebSocket(p: ConnectParams): Promise<WebSocket> {
+  // Loaded on first use so that importing the library (and `tl-tunnel --version`) stays cheap.
+  const { default: WebSocketClass } = await import('ws');
   const started = Date.now();
   const deadline = started + p.timeoutMs;
   const waitDeadline = started + (p.waitMs ?? 0);
@@ -125,7 +127,7 @@ export async function connectWebSocket(p: ConnectParams): Promise<WebSocket> {
     const floor = (p.waitMs ?? 0) > 0 ? Math.min(p.timeoutMs, MIN_WAIT_ATTEMPT_MS) : 1;
     const budget = Math.max(floor, Math.min(p.timeoutMs, Math.max(deadline, waitDeadline) - now));
     try {
-      return await attempt(p, budget);
+      return await attempt(WebSocketClass, p, budget);
     } catch (error) {
       if (!(error instanceof TunnelError)) throw error;
       const waiting = error.code === ErrorCodes.PORT_CLOSED && Date.now() < waitDeadline;

@@ -1,10 +1,15 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
 import type { Credentials } from './credentials.js';
 
 export const DEFAULT_API_URL = 'https://api.tensorlake.ai';
+
+// The TOML parser is needed only when the `tl login` file exists: load it then, synchronously,
+// instead of on every start.
+const require = createRequire(import.meta.url);
+const parseToml = (text: string): unknown => (require('smol-toml') as typeof import('smol-toml')).parse(text);
 
 export interface CredentialInputs {
   /** --api-key */

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError, redact } from '../errors.js';
 
 export interface RelayOptions {
@@ -31,6 +31,9 @@ export interface RelayResult {
 
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 const SEND_OPTIONS = { binary: true } as const;
+// WebSocket.readyState values (RFC 6455 / WHATWG); spelled out so this module does not load ws.
+const CONNECTING = 0;
+const OPEN = 1;
 /** Close codes that mean "finished normally": the stream is ended gracefully rather than reset. */
 const NORMAL_CLOSES = new Set([1000, 1001, 1005]);
 
@@ -89,7 +92,7 @@ export class Relay {
     stream.on('end', this.onStreamEnd);
     stream.on('error', this.onStreamError);
     stream.on('close', this.onStreamClose);
-    if (ws.readyState !== WebSocket.OPEN) {
+    if (ws.readyState !== OPEN) {
       this.onWsClose(1006, Buffer.alloc(0));
     } else {
       // The client pauses a fresh WebSocket until its relay listens (see connect.ts).
@@ -130,7 +133,7 @@ export class Relay {
       return false;
     }
     // Ping every interval, busy or not, so idle-timeout middleboxes see traffic both ways.
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+    if (this.ws.readyState === OPEN) this.ws.ping();
     return true;
   }
 
@@ -139,7 +142,7 @@ export class Relay {
   };
 
   private readonly onStreamData = (chunk: Buffer): void => {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.ws.readyState !== OPEN) return;
     this.bytesUp += chunk.length;
     this.unsent += 1;
     this.ws.send(chunk, SEND_OPTIONS, this.onSent);
@@ -274,11 +277,11 @@ export class Relay {
   private closeWs(code: number, reason: string, patient = false): void {
     if (this.wsClosed) return;
     const state = this.ws.readyState;
-    if (state === WebSocket.OPEN) {
+    if (state === OPEN) {
       this.closeCode = code;
       this.ws.close(code, reason.slice(0, 120));
     }
-    if (state === WebSocket.CONNECTING) {
+    if (state === CONNECTING) {
       this.ws.terminate();
       return;
     }

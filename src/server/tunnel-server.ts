@@ -3,7 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server } f
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { usageError } from '../errors.js';
 import { TUNNEL_PATH } from '../config/proxy-url.js';
 import { Relay, type RelayResult } from '../relay/relay.js';
@@ -78,7 +78,10 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
   private closing: Promise<void> | undefined;
   private onDrained: (() => void) | undefined;
 
-  constructor(private readonly options: TunnelServerOptions) {
+  constructor(
+    private readonly options: TunnelServerOptions,
+    WebSocketServerClass: typeof WebSocketServer,
+  ) {
     super();
     this.token = options.token ?? generateToken();
     this.isAuthorized = makeAuthChecker(this.token);
@@ -93,7 +96,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
     this.http = options.tls
       ? createHttpsServer({ ...serverOptions, handshakeTimeout: headersTimeout, cert: options.tls.cert, key: options.tls.key })
       : createHttpServer(serverOptions);
-    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
+    this.wss = new WebSocketServerClass({ noServer: true, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
     this.http.on('request', (req, res) => {
       const body = JSON.stringify(req.url?.startsWith(TUNNEL_PATH) ? { error: 'WebSocket upgrade required', code: 'UPGRADE_REQUIRED' } : { error: 'Not found', code: 'NOT_FOUND' });
       res.writeHead(req.url?.startsWith(TUNNEL_PATH) ? 426 : 404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
@@ -189,7 +192,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
     return false;
   }
 
-  private startRelay(ws: import('ws').WebSocket, target: Socket, port: number): void {
+  private startRelay(ws: WebSocket, target: Socket, port: number): void {
     const id = this.nextId++;
     const relay: Relay = new Relay(ws, target, {
       lingerMs: this.options.lingerMs,
@@ -240,7 +243,9 @@ export async function createTunnelServer(options: TunnelServerOptions = {}): Pro
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw usageError(`Invalid option ${name}: expected a whole number from 1`);
   }
-  const server = new TunnelServer(options);
+  // ws loads only when a server is made: the client CLI never needs the server half.
+  const { WebSocketServer: WebSocketServerClass } = await import('ws');
+  const server = new TunnelServer(options, WebSocketServerClass);
   await server.listen();
   return server;
 }
