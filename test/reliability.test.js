@@ -8,7 +8,7 @@ import { startEcho, startServer, startCli, runCli, echoRoundTrip, eventually, ra
 import { startFlow, within, startBlackhole, startFlakyProxy, startService, closed, stderrLine } from './helpers/faults.js';
 
 const MiB = 1024 * 1024;
-// More than every kernel buffer on the path holds, so some of it waits in the relays.
+// Large enough that the last megabytes are still in flight when the sender closes.
 const PAYLOAD = 64 * MiB;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

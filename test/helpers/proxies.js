@@ -1,7 +1,8 @@
 // Real HTTP CONNECT proxies for tests: Debian's tinyproxy with its own config, and a raw one that
 // answers every CONNECT with a fixed refusal. Plus a throwaway TLS certificate for wss://.
+import { selfSignedCert } from './tls.js';
 import net from 'node:net';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -86,10 +87,5 @@ export async function startRefusingProxy(status = 407) {
 }
 
 /** A self-signed certificate for 127.0.0.1 and localhost; `caFile` is for NODE_EXTRA_CA_CERTS. */
-export async function makeCertificate() {
-  const dir = await mkdtemp(path.join(tmpdir(), 'tl-cert-'));
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
-  return { key: readFileSync(keyFile), cert: readFileSync(certFile), caFile: certFile, close: () => rm(dir, { recursive: true, force: true }) };
-}
+/** A self-signed certificate for the TLS reference server (see helpers/tls.js). */
+export const makeCertificate = async () => selfSignedCert();
