@@ -29,7 +29,7 @@ export interface RelayResult {
   error?: TunnelError;
 }
 
-export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 const SEND_OPTIONS = { binary: true } as const;
 // WebSocket.readyState values (RFC 6455 / WHATWG); spelled out so this module does not load ws.
 const CONNECTING = 0;
