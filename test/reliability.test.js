@@ -210,6 +210,27 @@ test('a 503 that never ends fails the connection with a clear error once --conne
   }
 });
 
+test('transient answers during the startup check are retried too, each retry shown with --verbose', async () => {
+  const echo = await startEcho();
+  const server = await startServer();
+  const flaky = await startFlakyProxy({ statuses: [503, 429], upstreamPort: server.port });
+  const cli = await startCli(['--verbose', '--connect-timeout', '30', '--proxy-url', flaky.url, 'sbx-retry', `:${echo.port}`]);
+  try {
+    const retries = cli.stderr().split('\n').filter((l) => /^Startup check of port \d+: .* retry \d+ in \d+ ms$/.test(l));
+    assert.equal(retries.length, 2, cli.stderr());
+    assert.match(retries[0], /answered 503 .*retry 1 in/);
+    assert.match(retries[1], /answered 429 .*retry 2 in/);
+    const data = randomBytes(10_000);
+    assert.equal(sha256(await echoRoundTrip(cli.port, data)), sha256(data));
+  } finally {
+    const r = await cli.stop();
+    assert.equal(r.code, 0, r.stderr);
+    await flaky.close();
+    await server.close();
+    await echo.close();
+  }
+});
+
 test('a 503 that never ends at startup exits with a clear error after --connect-timeout', async () => {
   const flaky = await startFlakyProxy({ forever: 503 });
   try {

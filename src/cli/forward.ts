@@ -16,7 +16,9 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   if (config.check) await out.startSpinner(what);
   // Ctrl-C during a long --wait must not need a second press.
   const startedAt = Date.now();
-  const opening = openTunnel({ ...options, ports: config.specs, check: config.check }).catch((err: unknown) => {
+  const onStartupRetry: TunnelOptions['onStartupRetry'] = (r) =>
+    out.verbose(`Startup check of port ${r.remotePort}: ${r.error.message}; retry ${r.attempt} in ${r.delayMs} ms`);
+  const opening = openTunnel({ ...options, ports: config.specs, check: config.check, onStartupRetry }).catch((err: unknown) => {
     throw gaveUp(err, config.waitMs, Date.now() - startedAt);
   });
   const first = await Promise.race([opening, stopped]);

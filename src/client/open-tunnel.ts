@@ -130,6 +130,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
   constructor(
     private readonly upgrader: Upgrader,
     private readonly mappings: PortMapping[],
+    private readonly onStartupRetry?: TunnelOptions['onStartupRetry'],
   ) {
     super();
   }
@@ -154,7 +155,8 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
     await Promise.all(
       ports.map(async (port) => {
         try {
-          const ws = await this.upgrader.connect(port);
+          const onRetry = this.onStartupRetry && ((retry: RetryInfo) => this.onStartupRetry?.({ ...retry, remotePort: port }));
+          const ws = await this.upgrader.connect(port, { onRetry });
           ws.on('error', () => {});
           ws.resume();
           ws.close(1000, 'startup check');
@@ -323,7 +325,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
 export async function openTunnel(options: TunnelOptions): Promise<TunnelHandle> {
   if (options === null || typeof options !== 'object') throw usageError('openTunnel expects an options object: { sandbox, ports, credentials, ... }');
   const upgrader = new Upgrader(options);
-  const tunnel = new Tunnel(upgrader, toMappings(options));
+  const tunnel = new Tunnel(upgrader, toMappings(options), options.onStartupRetry);
   if (options.check !== false) await tunnel.check();
   await tunnel.listen();
   return tunnel;

@@ -2,6 +2,7 @@ import type { Agent } from 'node:http';
 import { usageError } from '../errors.js';
 import type { Credentials } from '../config/credentials.js';
 import type { PortMapping } from '../config/port-spec.js';
+import type { RetryInfo } from './connect.js';
 
 export interface TunnelOptions {
   /** Sandbox id or name. */
@@ -33,6 +34,11 @@ export interface TunnelOptions {
   maxPayload?: number;
   /** Extra headers for every upgrade (never logged). */
   headers?: Record<string, string>;
+  /**
+   * Called before each retry of a startup-check upgrade (per-connection retries are the handle's
+   * `retry` events; the handle does not exist yet while the check runs).
+   */
+  onStartupRetry?: (info: RetryInfo & { remotePort: number }) => void;
 }
 
 export interface ResolvedOptions {
@@ -65,6 +71,7 @@ function checkShapes(options: TunnelOptions): void {
   for (const name of ['proxyUrl', 'address'] as const) {
     if (o[name] !== undefined && typeof o[name] !== 'string') throw usageError(`Invalid option ${name}: expected a string`);
   }
+  if (o.onStartupRetry !== undefined && typeof o.onStartupRetry !== 'function') throw usageError('Invalid option onStartupRetry: expected a function');
   if (o.headers !== undefined) {
     if (o.headers === null || typeof o.headers !== 'object') throw usageError('Invalid option headers: expected an object of header names to strings');
     for (const [name, value] of Object.entries(o.headers)) {
