@@ -30,7 +30,11 @@ export interface TunnelServerOptions {
   idleTimeoutMs?: number;
   /** Time allowed to send the upgrade request's headers (slowloris guard). Default 10000. */
   headersTimeoutMs?: number;
-  /** After the target half-closes, deliver what the client still sends until idle this long. Default 2000. */
+  /**
+   * After the target ends its side, keep the tunnel open while the client still sends, until idle
+   * this long. Default 0: close as soon as the target's data is sent, as a proxy does, so a client
+   * reading to EOF (HTTP/1.0, `nc`) sees the end at once.
+   */
   lingerMs?: number;
 }
 
@@ -195,7 +199,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
   private startRelay(ws: WebSocket, target: Socket, port: number): void {
     const id = this.nextId++;
     const relay: Relay = new Relay(ws, target, {
-      lingerMs: this.options.lingerMs,
+      lingerMs: this.options.lingerMs ?? 0,
       onEnd: (result) => {
         this.relays.delete(relay);
         this.lastHeard.delete(relay);
