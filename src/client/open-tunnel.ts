@@ -160,6 +160,8 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
           ws.on('error', () => {});
           ws.resume();
           ws.close(1000, 'startup check');
+          // A proxy that never answers the close must not hold the socket for ws's 30 s close timeout.
+          setTimeout(() => ws.terminate(), 2000).unref();
         } catch (err) {
           if (!(err instanceof TunnelError) || err.code !== ErrorCodes.PORT_CLOSED || this.upgrader.settings.waitMs > 0) throw err;
           this.warn('TL_WARN_PORT_CLOSED', `Nothing is listening on port ${port} inside sandbox ${this.sandbox} yet; connections will fail until it is`);
