@@ -190,6 +190,12 @@ test('a per-sandbox host that does not resolve maps to TL_ERR_SANDBOX_NOT_FOUND 
   assert.match(err.message, /No sandbox "sbx-1"/);
   const other = networkError(Object.assign(new Error('getaddrinfo ENOTFOUND proxy.example'), { code: 'ENOTFOUND' }), { ...ctx, host: 'proxy.example', perSandboxHost: false });
   assert.equal(other.code, ErrorCodes.UNREACHABLE);
+  // Through a CONNECT proxy a refused or unresolvable hop is the HTTP proxy's failure, with its own code.
+  for (const code of ['ECONNREFUSED', 'ENOTFOUND']) {
+    const viaProxy = networkError(Object.assign(new Error(code), { code }), { ...ctx, viaHttpProxy: '127.0.0.1:3128' });
+    assert.equal(viaProxy.code, ErrorCodes.HTTP_PROXY, code);
+    assert.match(viaProxy.message, /Cannot reach the HTTP proxy 127\.0\.0\.1:3128/);
+  }
 });
 
 // ---- 502: a warning at startup, one line per failed connection, the listener keeps serving ----

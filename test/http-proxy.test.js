@@ -118,6 +118,7 @@ test('NO_PROXY bypasses the proxy (a dead HTTPS_PROXY is not touched); a non-mat
       const r = await runCli(['--connect-timeout', '1', '--proxy-url', server.url, 'sbx-px', `${echo.port}`], { env: { ...base, NO_PROXY: noProxy } });
       assert.equal(r.code, 6, `NO_PROXY=${noProxy}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`^error Cannot reach the HTTP proxy 127\\.0\\.0\\.1:${dead} \\(ECONNREFUSED\\)`, 'm'));
+      assert.match(r.stderr, /check --proxy or HTTPS_PROXY \/ HTTP_PROXY/);
     }
   } finally {
     await server.close();

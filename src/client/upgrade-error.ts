@@ -32,6 +32,9 @@ export function parseProxyBody(text: string): ProxyBody {
   }
 }
 
+// The library does not know which setting named the proxy; the CLI's -v line does.
+const PROXY_HINT = 'check --proxy or HTTPS_PROXY / HTTP_PROXY';
+
 /** Turns a non-101 answer to the upgrade into a TunnelError a person can act on. */
 export function statusError(status: number, bodyText: string, ctx: UpgradeContext, fromHttpProxy = false): TunnelError {
   const body = parseProxyBody(bodyText);
@@ -45,7 +48,7 @@ export function statusError(status: number, bodyText: string, ctx: UpgradeContex
           ? `refused to connect to ${ctx.host} (403)`
           : `could not connect to ${ctx.host} (${status})`;
     const proxy = ctx.viaHttpProxy ? `The HTTP proxy ${ctx.viaHttpProxy}` : 'The HTTP proxy';
-    return new TunnelError(ErrorCodes.HTTP_PROXY, `${proxy} ${what}${said}; check HTTPS_PROXY/--proxy, or add ${ctx.host} to NO_PROXY`, details);
+    return new TunnelError(ErrorCodes.HTTP_PROXY, `${proxy} ${what}${said}; ${PROXY_HINT}, or add ${ctx.host} to NO_PROXY`, details);
   }
   switch (status) {
     case 400:
@@ -78,7 +81,7 @@ export function networkError(err: Error & { code?: string }, ctx: UpgradeContext
   const detail = err.message;
   if (ctx.viaHttpProxy && (NETWORK_CODES.has(code) || code === 'ENOTFOUND')) {
     // Through a CONNECT proxy the target is resolved and dialled by the proxy, so these come from the proxy hop.
-    return new TunnelError(ErrorCodes.UNREACHABLE, `Cannot reach the HTTP proxy ${ctx.viaHttpProxy} (${code}): check HTTPS_PROXY/--proxy`, { host: ctx.host, detail, retryable: code !== 'ENOTFOUND' });
+    return new TunnelError(ErrorCodes.HTTP_PROXY, `Cannot reach the HTTP proxy ${ctx.viaHttpProxy} (${code}): ${PROXY_HINT}`, { host: ctx.host, detail, retryable: code !== 'ENOTFOUND' });
   }
   if (code === 'ENOTFOUND') {
     return ctx.perSandboxHost
