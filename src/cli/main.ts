@@ -82,18 +82,15 @@ function fail(err: unknown, out: Output, verbose: boolean): number {
 export function main(argv: string[] = process.argv): void {
   // A bug must not end in Node's raw stack trace, which could quote a secret: report it redacted.
   for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-    process.on(event, (err: unknown) => {
-      const verbose = argv.includes('--verbose') || argv.includes('-v');
-      exitAfterFlush(fail(err, outputFor({ json: argv.includes('--json'), verbose }), verbose));
-    });
+    process.on(event, crash);
   }
-  run(argv).then(
-    (code) => exitAfterFlush(code),
-    (err: unknown) => {
-      const verbose = argv.includes('--verbose') || argv.includes('-v');
-      exitAfterFlush(fail(err, outputFor({ json: argv.includes('--json'), verbose }), verbose));
-    },
-  );
+  run(argv).then((code) => exitAfterFlush(code), crash);
+
+  // Errors that escaped run() (its own output is gone with it): report from the raw arguments.
+  function crash(err: unknown): void {
+    const verbose = argv.includes('--verbose') || argv.includes('-v');
+    exitAfterFlush(fail(err, outputFor({ json: argv.includes('--json'), verbose }), verbose));
+  }
 }
 
 /**

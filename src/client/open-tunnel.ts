@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError, usageError } from '../errors.js';
 import { parseBindAddress, parsePortSpec, parsePortSpecs, type PortMapping } from '../config/port-spec.js';
 import { isLoopbackHost } from '../config/proxy-url.js';
@@ -90,6 +91,15 @@ interface Connection {
 
 const MAX_WAITING_FACTOR = 4;
 
+/** Closes a tunnel WebSocket that will carry no data, without letting an unanswered close hold it. */
+function closeUnused(ws: WebSocket, code: number, reason: string): void {
+  ws.on('error', () => {});
+  ws.resume();
+  ws.close(code, reason);
+  // A proxy that never answers the close must not hold the socket for ws's 30 s close timeout.
+  setTimeout(() => ws.terminate(), 2000).unref();
+}
+
 function formatHostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
@@ -157,11 +167,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
         try {
           const onRetry = this.onStartupRetry && ((retry: RetryInfo) => this.onStartupRetry?.({ ...retry, remotePort: port }));
           const ws = await this.upgrader.connect(port, { onRetry });
-          ws.on('error', () => {});
-          ws.resume();
-          ws.close(1000, 'startup check');
-          // A proxy that never answers the close must not hold the socket for ws's 30 s close timeout.
-          setTimeout(() => ws.terminate(), 2000).unref();
+          closeUnused(ws, 1000, 'startup check');
         } catch (err) {
           if (!(err instanceof TunnelError) || err.code !== ErrorCodes.PORT_CLOSED || this.upgrader.settings.waitMs > 0) throw err;
           this.warn('TL_WARN_PORT_CLOSED', `Nothing is listening on port ${port} inside sandbox ${this.sandbox} yet; connections will fail until it is`);
@@ -251,9 +257,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
           socket.off('error', onEarlyClose);
           socket.off('close', onEarlyClose);
           if (socket.destroyed || this.closing) {
-            ws.on('error', () => {});
-            ws.resume();
-            ws.close(1001, 'local client left');
+            closeUnused(ws, 1001, 'local client left');
             this.finish(conn, { bytesUp: 0, bytesDown: 0, durationMs: Date.now() - conn.startedAt, reason: 'local client left' }, false);
             return;
           }

@@ -102,8 +102,9 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
       : createHttpServer(serverOptions);
     this.wss = new WebSocketServerClass({ noServer: true, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
     this.http.on('request', (req, res) => {
-      const body = JSON.stringify(req.url?.startsWith(TUNNEL_PATH) ? { error: 'WebSocket upgrade required', code: 'UPGRADE_REQUIRED' } : { error: 'Not found', code: 'NOT_FOUND' });
-      res.writeHead(req.url?.startsWith(TUNNEL_PATH) ? 426 : 404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      const tunnel = req.url?.startsWith(TUNNEL_PATH) === true;
+      const body = JSON.stringify(tunnel ? { error: 'WebSocket upgrade required', code: 'UPGRADE_REQUIRED' } : { error: 'Not found', code: 'NOT_FOUND' });
+      res.writeHead(tunnel ? 426 : 404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
       res.end(body);
     });
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
