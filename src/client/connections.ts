@@ -64,8 +64,11 @@ export interface Route {
   connect(opts: { signal: AbortSignal; onRetry: (info: RetryInfo) => void }): Promise<WebSocket>;
   /** Called when the tunnel is open, before the relay starts (e.g. write a SOCKS success reply). */
   onOpen?(socket: Socket): void;
-  /** Called when the tunnel could not be opened, before the socket is destroyed (e.g. write an error reply). */
-  onFail?(socket: Socket, error: TunnelError): void;
+  /**
+   * Called when the tunnel could not be opened, before the socket is destroyed (e.g. write an error
+   * reply). Returns true when it closes the socket itself (so the reply is not lost to a reset).
+   */
+  onFail?(socket: Socket, error: TunnelError): boolean | void;
 }
 
 export interface ConnectionSettings {
@@ -210,8 +213,8 @@ export class ConnectionSet {
         settle();
         socket.on('error', () => {});
         const error = err instanceof TunnelError ? err : new TunnelError(ErrorCodes.INTERNAL, String(err), { cause: err });
-        if (!socket.destroyed) route.onFail?.(socket, error);
-        socket.destroy();
+        const closedByRoute = !socket.destroyed && route.onFail?.(socket, error) === true;
+        if (!closedByRoute) socket.destroy();
         this.finish(conn, { bytesUp: 0, bytesDown: 0, durationMs: Date.now() - conn.startedAt, reason: error.message, error }, false);
       },
     );

@@ -1,0 +1,37 @@
+import type WebSocket from 'ws';
+import type { RetryInfo } from '../client/connect.js';
+import { Upgrader, type UpgraderOptions } from '../client/upgrader.js';
+
+/** Where tunnels to one sandbox go: what the proxy needs from a sandbox once it is resolved. */
+export interface SandboxRoute {
+  /** The sandbox as the tunnels name it (canonical once a lookup says so). */
+  readonly sandbox: string;
+  connect(remotePort: number, opts: { signal?: AbortSignal; onRetry?: (info: RetryInfo) => void }): Promise<WebSocket>;
+}
+
+/** Resolves a sandbox name (already a valid label) to its route; may reject with a TunnelError. */
+export type ResolveRoute = (sandbox: string) => Promise<SandboxRoute>;
+
+const MAX_CACHED = 1000;
+
+/**
+ * The one place a proxied host name becomes a tunnel route: today one Upgrader per sandbox (the
+ * sandbox proxy resolves ids and names itself); a control-plane lookup slots in here. Successes are
+ * cached, failures are not (the next connection asks again).
+ */
+export function cachedRoutes(options: Omit<UpgraderOptions, 'sandbox'>, resolve: ResolveRoute = async (sandbox) => new Upgrader({ ...options, sandbox })): ResolveRoute {
+  const cache = new Map<string, Promise<SandboxRoute>>();
+  return (sandbox) => {
+    let route = cache.get(sandbox);
+    if (route === undefined) {
+      // Names come from local clients: bound the cache, forgetting the oldest.
+      if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
+      route = resolve(sandbox);
+      cache.set(sandbox, route);
+      route.catch(() => {
+        if (cache.get(sandbox) === route) cache.delete(sandbox);
+      });
+    }
+    return route;
+  };
+}
