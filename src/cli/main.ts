@@ -41,18 +41,21 @@ async function run(argv: string[]): Promise<number> {
     registerSecret(found.credentials.apiKey);
     registerSecret(found.credentials.pat);
     // Arguments next: a typo is reported before anything is sent.
-    const sandbox = parseSandboxName(config.sandbox);
+    const sandbox = config.sandbox === undefined ? undefined : parseSandboxName(config.sandbox);
     const address = config.address === undefined ? undefined : parseBindAddress(config.address, '--address');
-    const remotePorts = config.stdio ? config.specs.slice(0, 1).map(Number).filter(Number.isInteger) : parsePortSpecs(config.specs, address).map((m) => m.remotePort);
-    const target = resolveProxyTarget(sandbox, config.proxyUrl, config.allowInsecure);
+    const remotePorts = config.stdio ? config.specs.slice(0, 1).map(Number).filter(Number.isInteger) : config.specs.length === 0 ? [] : parsePortSpecs(config.specs, address).map((m) => m.remotePort);
+    // Proxy mode without a sandbox: a stand-in name, only for checking the proxy URL and for the
+    // HTTP proxy's NO_PROXY match; each proxied connection names its own sandbox.
+    const named = sandbox ?? 'sandbox';
+    const target = resolveProxyTarget(named, config.proxyUrl, config.allowInsecure);
     for (const w of found.warnings) out.warning({ code: 'TL_WARN_CREDENTIALS', message: w });
     if (found.source === 'none') {
       throw new TunnelError(ErrorCodes.NO_CREDENTIALS, 'No API key: set TENSORLAKE_API_KEY or pass --api-key (e.g. export TENSORLAKE_API_KEY=tl_apiKey_...), or run tl login');
     }
     out.verbose(`Credentials from ${found.source}`);
-    for (const port of new Set(remotePorts)) out.verbose(`Tunnel URL ${tunnelUrl(target, port)}`);
+    if (sandbox !== undefined) for (const port of new Set(remotePorts)) out.verbose(`Tunnel URL ${tunnelUrl(target, port)}`);
     const options: Omit<TunnelOptions, 'ports'> = {
-      sandbox: config.sandbox,
+      sandbox: config.sandbox ?? named,
       credentials: found.credentials,
       proxyUrl: config.proxyUrl,
       allowInsecure: config.allowInsecure,

@@ -1,5 +1,5 @@
 import { chalkStderr, type ChalkInstance } from 'chalk';
-import { redact, type BoundAddress, type ConnectionClose, type ConnectionInfo, type RetryInfo, type TunnelError, type TunnelStats, type TunnelWarning } from '../index.js';
+import { redact, type BoundAddress, type ProxyAddress, type ConnectionClose, type ConnectionInfo, type RetryInfo, type TunnelError, type TunnelStats, type TunnelWarning } from '../index.js';
 import { BurstFilter } from './burst.js';
 import { formatBytes, formatDuration, hostPort } from './format.js';
 
@@ -97,6 +97,17 @@ export class Output {
     });
   }
 
+  /** Proxy mode's listener; `sandbox` is what localhost stands for. */
+  proxyListening(addresses: readonly ProxyAddress[], sandbox: string | undefined): void {
+    const localhost = sandbox === undefined ? '' : ` (localhost -> ${sandbox})`;
+    for (const a of addresses) this.human('normal', `Proxy (SOCKS5, HTTP) on ${this.c.bold(hostPort(a.address, a.port))} -> <sandbox>:<port>${localhost}`);
+    this.event('listening', {
+      kind: 'proxy',
+      ...(sandbox === undefined ? {} : { sandbox }),
+      addresses: addresses.map((a) => ({ address: a.address, family: a.family, port: a.port })),
+    });
+  }
+
   open(sandbox: string, info: ConnectionInfo): void {
     this.verbose(`#${info.id} ${info.peer} -> ${sandbox}:${info.remotePort} open`);
     this.event('open', { id: info.id, peer: info.peer, local: info.local, sandbox, remotePort: info.remotePort });
@@ -109,12 +120,12 @@ export class Output {
   close(sandbox: string, e: ConnectionClose): void {
     const route = `${e.peer} -> ${sandbox}:${e.remotePort}`;
     if (e.error) {
-      const key = `${e.error.code}|${e.remotePort}|${e.error.status ?? ''}`;
+      const key = `${e.error.code}|${sandbox}|${e.remotePort}|${e.error.status ?? ''}`;
       // Errors show even with --quiet; a burst of the same one is summarised, whatever the client port.
       if (this.bursts.admit(key, `✖ ${sandbox}:${e.remotePort}: ${e.error.status ?? e.error.code}`)) {
         this.human('quiet', `${this.c.red('✖')} ${route}: ${e.error.message}`);
       }
-      this.event('error', { ...errorFields(e.error), id: e.id, peer: e.peer, remotePort: e.remotePort, fatal: false });
+      this.event('error', { ...errorFields(e.error), id: e.id, peer: e.peer, sandbox, remotePort: e.remotePort, fatal: false });
     }
     if (e.opened) {
       this.verbose(`#${e.id} ${route} closed: ${formatBytes(e.bytesSent)} sent, ${formatBytes(e.bytesReceived)} received in ${formatDuration(e.durationMs)} (${e.reason})`);

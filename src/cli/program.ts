@@ -2,7 +2,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ErrorCodes, TunnelError, VERSION } from '../index.js';
 
 export interface CliConfig {
-  sandbox: string;
+  /** Absent only in proxy mode (-D) without a sandbox argument. */
+  sandbox?: string;
   specs: string[];
   apiKey?: string;
   pat?: string;
@@ -20,6 +21,8 @@ export interface CliConfig {
   verbose: boolean;
   quiet: boolean;
   stdio: boolean;
+  /** -D / --proxy-port: where the SOCKS/HTTP proxy listens. */
+  proxyListen?: { address?: string; port: number };
 }
 
 /** What parsing ended in: a config to run, or help/version already printed. */
@@ -47,9 +50,17 @@ Examples:
   Host sbx-*
     ProxyCommand tl-tunnel --stdio %h 22
 
+  # Proxy mode: one local port (SOCKS5 and HTTP proxy) for every port of every sandbox
+  $ tl-tunnel -D 1080
+  $ curl --socks5-hostname localhost:1080 http://my-app:3000/
+  $ curl -x http://localhost:1080 http://my-app:3000/
+  $ tl-tunnel -D 1080 my-app 5432   # localhost means my-app; also forward 5432
+
   # Scripts: JSON events on stdout
   $ tl-tunnel --json sbx-123 :5432 | jq -r 'select(.event=="listening") | .addresses[0].port'
 
+Proxy destinations: <sandbox>, <sandbox>.sandbox or <sandbox>.localhost, port = the port inside it;
+  localhost / 127.0.0.1 / ::1 = the sandbox argument; anything else is refused
 Port specs: REMOTE, LOCAL:REMOTE, :REMOTE (free local port), ADDRESS:LOCAL:REMOTE, [::1]:LOCAL:REMOTE
 Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID, TENSORLAKE_PROJECT_ID,
   TENSORLAKE_SANDBOX_PROXY_URL, TENSORLAKE_API_URL, HTTPS_PROXY, HTTP_PROXY, NO_PROXY, NO_COLOR,
@@ -57,6 +68,17 @@ Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID, TEN
 Exit codes: 0 ok, 1 other error, 2 usage, 3 auth, 4 no such sandbox / port never opened,
   5 local port unavailable, 6 proxy unreachable / TLS / timeout
 `;
+
+/** -D's value: PORT or ADDRESS:PORT ([::1]:PORT for IPv6); 0 picks a free port. */
+function proxyListen(text: string): { address?: string; port: number } {
+  const match = /^(?:(\[[^\]]*\]|[^:\[\]]*):)?([0-9]{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) {
+    throw new InvalidArgumentError(`-D, --proxy-port takes [ADDRESS:]PORT, e.g. -D 1080 or -D 127.0.0.1:1080, got ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  const address = match[1]?.replace(/^\[(.*)\]$/, '$1');
+  return address === undefined ? { port } : { address, port };
+}
 
 function seconds(name: string, min: number) {
   return (text: string): number => {
@@ -85,14 +107,14 @@ function buildProgram(): Command {
   return new Command()
     .name('tl-tunnel')
     .description('Forward local TCP ports into a Tensorlake sandbox.')
-    .usage('[options] <sandbox> <port-spec...>')
-    .argument('<sandbox>', 'sandbox id or name')
-    .argument('<port-spec...>', 'REMOTE | LOCAL:REMOTE | :REMOTE | ADDRESS:LOCAL:REMOTE')
+    .usage('[options] <sandbox> <port-spec...>\n       tl-tunnel [options] -D [address:]port [sandbox] [port-spec...]')
+    .argument('[sandbox]', 'sandbox id or name (optional with -D: the sandbox localhost stands for)')
+    .argument('[port-spec...]', 'REMOTE | LOCAL:REMOTE | :REMOTE | ADDRESS:LOCAL:REMOTE')
     .option('--api-key <key>', 'API key (default: $TENSORLAKE_API_KEY)')
     .option('--pat <token>', 'personal access token (default: $TENSORLAKE_PAT, then the tl login file)')
     .option('--proxy-url <url>', 'sandbox proxy base URL (default: $TENSORLAKE_SANDBOX_PROXY_URL or https://<sandbox>.sandbox.tensorlake.ai)')
     .option('--proxy <url>', 'HTTP CONNECT proxy (default: $HTTPS_PROXY / $HTTP_PROXY, honouring $NO_PROXY)')
-    .option('--address <addr>', 'bind address for specs without one (default: 127.0.0.1 and ::1)')
+    .option('--address <addr>', 'bind address for specs (and -D) without one (default: 127.0.0.1 and ::1)')
     .option('--allow-insecure', 'allow http:// or ws:// to a proxy that is not on this machine')
     .option('--no-check', 'skip the startup check of the sandbox and ports')
     .addOption(new Option('--connect-timeout <seconds>', 'time allowed to open each tunnel, retries included').default(10_000, '10').argParser(seconds('--connect-timeout', 0.001)))
@@ -100,6 +122,7 @@ function buildProgram(): Command {
     .addOption(new Option('--linger <seconds>', 'after the local client half-closes, keep delivering until idle this long').default(2_000, '2').argParser(seconds('--linger', 0)))
     .addOption(new Option('--max-connections <n>', 'open tunnels at once; more wait').default(1024).argParser(count('--max-connections')))
     .addOption(new Option('--wait [seconds]', `retry while nothing listens on the port yet (default ${DEFAULT_WAIT_SECONDS} s)`).argParser(seconds('--wait', 0.001)))
+    .addOption(new Option('-D, --proxy-port <[address:]port>', 'also listen on one port that speaks SOCKS5 and HTTP proxying into any sandbox (loopback unless an address is given)').argParser(proxyListen))
     .option('--stdio', 'relay stdin/stdout over one tunnel (SSH ProxyCommand); takes one remote port')
     .option('--json', 'one JSON event per line on stdout')
     .option('-v, --verbose', 'one line per connection, retries and details')
@@ -130,7 +153,14 @@ export function parseArgs(argv: string[]): ParseResult {
     throw new TunnelError(ErrorCodes.USAGE, `${message.charAt(0).toUpperCase()}${message.slice(1)} (${example}see tl-tunnel --help)`);
   }
   const o = program.opts();
-  const [sandbox, specs] = program.processedArgs as [string, string[]];
+  const [sandbox, specs] = program.processedArgs as [string | undefined, string[]];
+  // The positional arguments are optional only in proxy mode; commander's own wording otherwise.
+  if (o.proxyPort === undefined) {
+    const missing = sandbox === undefined ? 'sandbox' : specs.length === 0 ? 'port-spec' : undefined;
+    if (missing) throw new TunnelError(ErrorCodes.USAGE, `Missing required argument '${missing}' (e.g. tl-tunnel sbx-123 5432, or tl-tunnel -D 1080 for proxy mode; see tl-tunnel --help)`);
+  } else if (o.stdio) {
+    throw new TunnelError(ErrorCodes.USAGE, 'Use either --stdio or -D/--proxy-port, not both');
+  }
   if (o.verbose && o.quiet) throw new TunnelError(ErrorCodes.USAGE, 'Use either --verbose or --quiet, not both');
   // With --stdio, stdout carries the tunnel's bytes: JSON events there would corrupt them.
   if (o.stdio && o.json) throw new TunnelError(ErrorCodes.USAGE, 'Use either --stdio or --json, not both: with --stdio, stdout carries the data');
@@ -156,6 +186,7 @@ export function parseArgs(argv: string[]): ParseResult {
       verbose: o.verbose === true,
       quiet: o.quiet === true,
       stdio: o.stdio === true,
+      ...(o.proxyPort === undefined ? {} : { proxyListen: o.proxyPort as { address?: string; port: number } }),
     },
   };
 }
