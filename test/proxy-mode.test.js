@@ -215,7 +215,10 @@ test('library: openProxy routes by host, reports events with sandbox and port, a
     l.socket.destroy();
     // Slowloris: half a request line, then silence; the proxy closes it.
     const slow = await rawExchange(p.addresses[0].port, Buffer.from('GET http://lib-box'));
-    assert.equal(slow.length, 0);
+    assert.match(slow.toString(), /^HTTP\/1\.1 408 /);
+    const slowSocks = await rawExchange(p.addresses[0].port, Buffer.from([5, 1, 0, 5, 1]));
+    assert.deepEqual([...slowSocks], [5, 0], 'only the method choice, then the close');
+    assert.ok(p.warnings.length === 0 && p.stats.connections === 1, JSON.stringify(p.stats));
   } finally {
     await p.close();
     await p.close();

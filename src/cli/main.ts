@@ -43,6 +43,7 @@ async function run(argv: string[]): Promise<number> {
     // Arguments next: a typo is reported before anything is sent.
     const sandbox = config.sandbox === undefined ? undefined : parseSandboxName(config.sandbox);
     const address = config.address === undefined ? undefined : parseBindAddress(config.address, '--address');
+    if (config.proxyListen?.address !== undefined) parseBindAddress(config.proxyListen.address, '-D/--proxy-port');
     const remotePorts = config.stdio ? config.specs.slice(0, 1).map(Number).filter(Number.isInteger) : config.specs.length === 0 ? [] : parsePortSpecs(config.specs, address).map((m) => m.remotePort);
     // Proxy mode without a sandbox: a stand-in name, only for checking the proxy URL and for the
     // HTTP proxy's NO_PROXY match; each proxied connection names its own sandbox.

@@ -62,11 +62,14 @@ export function stepHandshake(buf: Buffer, state: { greeted: boolean }): { kind:
  * Reads the handshake from a paused socket. Resolves with the handshake (socket paused again,
  * nothing unread lost) or an error already answered; the deadline guards against slowloris.
  */
-export function readHandshake(socket: Socket, timeoutMs: number): Promise<HandshakeResult | { kind: 'timeout' } | { kind: 'gone' }> {
+export type ReadResult = HandshakeResult | { kind: 'timeout'; protocol: Protocol | undefined } | { kind: 'gone' };
+
+export function readHandshake(socket: Socket, timeoutMs: number): Promise<ReadResult> {
   return new Promise((resolve) => {
     let buf: Buffer = Buffer.alloc(0);
     const state = { greeted: false };
-    const finish = (result: HandshakeResult | { kind: 'timeout' } | { kind: 'gone' }): void => {
+    let protocol: Protocol | undefined;
+    const finish = (result: ReadResult): void => {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onGone);
@@ -77,6 +80,7 @@ export function readHandshake(socket: Socket, timeoutMs: number): Promise<Handsh
     const onGone = (): void => finish({ kind: 'gone' });
     const onData = (chunk: Buffer): void => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      protocol ??= protocolOf(buf[0] as number);
       for (;;) {
         const step = stepHandshake(buf, state);
         if (step.kind !== 'more') return finish(step);
@@ -85,7 +89,7 @@ export function readHandshake(socket: Socket, timeoutMs: number): Promise<Handsh
         if (step.consumed === 0 || buf.length === 0) return;
       }
     };
-    const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
+    const timer = setTimeout(() => finish({ kind: 'timeout', protocol }), timeoutMs);
     timer.unref();
     socket.on('data', onData);
     socket.on('end', onGone);

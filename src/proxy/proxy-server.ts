@@ -9,6 +9,7 @@ import { resolveOptions, type TunnelOptions } from '../client/options.js';
 import { ConnectionSet, formatHostPort, type Route, type TunnelEvents, type TunnelStats, type TunnelWarning } from '../client/connections.js';
 import { destinationFor } from './destination.js';
 import { readHandshake, type Handshake } from './handshake.js';
+import { httpReply } from './http-proxy.js';
 import { httpStatusFor, socks5CodeFor } from './replies.js';
 import { cachedRoutes, type ResolveRoute } from './routes.js';
 import { Socks5 } from './socks.js';
@@ -106,7 +107,8 @@ class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
       if (result.kind === 'gone') return void socket.destroy();
       if (result.kind === 'timeout') {
         this.warnOnce('timeout', 'TL_WARN_PROXY_HANDSHAKE', `A proxy client (${peer}) did not complete its handshake in ${this.handshakeTimeoutMs} ms; closed`);
-        return void socket.destroy();
+        // An HTTP client is told why; a SOCKS one has no reply for it (nor has a slowloris a use for one).
+        return result.protocol === 'http' ? answerAndClose(socket, httpReply(408, 'The proxy request took too long to arrive')) : void socket.destroy();
       }
       if (result.kind === 'error') {
         this.warnOnce(`bad:${result.message}`, 'TL_WARN_PROXY_HANDSHAKE', `Refused a proxy client (${peer}): ${result.message}`);
