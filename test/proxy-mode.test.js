@@ -5,17 +5,19 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import { createHash, randomBytes } from 'node:crypto';
 import { openProxy } from '../dist/index.js';
 import { CANARY_KEY, freePort, listen, runCli, startCli, startEcho, startServer } from './helpers/index.js';
 import { requireBinary } from './helpers/services.js';
+import { selfSignedCert } from './helpers/tls.js';
 import { rawExchange, socks5Connect, startSandboxFront } from './helpers/socks.js';
 
 const curlBin = requireBinary('curl', 'curl');
 
-function curl(args) {
+function curl(args, env = {}) {
   return new Promise((resolve) => {
-    execFile(curlBin, ['-sS', '--max-time', '15', ...args], { encoding: 'utf8' }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+    execFile(curlBin, ['-sS', '--max-time', '15', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
   });
 }
 
@@ -91,6 +93,19 @@ test('curl -p -x: CONNECT tunnels any port', async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).url, '/c');
   assert.equal(lastSandbox(), 'conn-box');
+  // HTTPS_PROXY: TLS end to end through CONNECT, to a TLS server inside the sandbox.
+  const cert = selfSignedCert();
+  const tls = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => res.end(`tls ${req.headers.host}`));
+  try {
+    const tlsPort = await listen(tls);
+    const r2 = await curl(['-k', `https://secure-box:${tlsPort}/`], { HTTPS_PROXY: `http://${proxy}` });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(r2.stdout, `tls secure-box:${tlsPort}`);
+    assert.equal(lastSandbox(), 'secure-box');
+  } finally {
+    tls.close();
+    cert.close();
+  }
 });
 
 test('refused destinations: SOCKS reply 0x02, HTTP 403 naming the host, one stderr line per host', async () => {
