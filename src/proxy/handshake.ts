@@ -40,7 +40,10 @@ export function protocolOf(first: number): Protocol | undefined {
 export function stepHandshake(buf: Buffer, state: { greeted: boolean }): { kind: 'more'; consumed: number; write?: Buffer } | HandshakeResult {
   const protocol = buf.length > 0 ? protocolOf(buf[0] as number) : undefined;
   if (buf.length === 0) return { kind: 'more', consumed: 0 };
-  if (protocol === undefined) return { kind: 'error', reply: Buffer.alloc(0), message: 'neither SOCKS nor HTTP' };
+  if (protocol === undefined) {
+    const tls = buf[0] === 0x16;
+    return { kind: 'error', reply: Buffer.alloc(0), message: tls ? 'it started TLS; set the proxy as http:// or socks5://, not https://' : 'it speaks neither SOCKS nor HTTP' };
+  }
   if (protocol === 'socks5' && !state.greeted) {
     const greeting = parseSocks5Greeting(buf);
     if (greeting.kind !== 'ok') return greeting.kind === 'more' ? { kind: 'more', consumed: 0 } : greeting;
