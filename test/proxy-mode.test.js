@@ -120,7 +120,12 @@ test('refused destinations: SOCKS reply 0x02, HTTP 403 naming the host, one stde
   const ip = await socks5Connect(cli.port, '10.1.2.3', 80);
   assert.equal(ip.code, 0x02);
   ip.socket.destroy();
+  const evil = await socks5Connect(cli.port, 'evil\x1b[2J\nbox', 80);
+  assert.equal(evil.code, 0x02);
+  evil.socket.destroy();
   assert.equal(front.seen.length, before, 'nothing refused reached the sandbox proxy');
+  await cli.waitFor((ev) => ev.some((e) => e.event === 'warning' && e.message.includes('"evil\\u001b[2J\\nbox" port 80')), 5000, 'quoted control characters');
+  assert.ok(!cli.stderr().includes('\x1b'), 'no escape sequence reaches the terminal');
   await cli.waitFor((ev) => ev.some((e) => e.event === 'warning' && /www\.example\.org/.test(e.message)), 5000, 'refusal warning');
   const lines = cli.stderr().split('\n').filter((l) => /Refused example\.com:80/.test(l));
   assert.equal(lines.length, 1, cli.stderr());

@@ -48,7 +48,8 @@ class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
   private readonly bound: BoundListener[] = [];
   private readonly connections: ConnectionSet;
   private readonly warned = new Set<string>();
-  private handshakes = 0;
+  /** Clients still in their handshake (closed with the handle). */
+  private readonly handshaking = new Set<Socket>();
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -96,13 +97,14 @@ class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
 
   private onConnection(socket: Socket): void {
     socket.on('error', () => {});
-    if (this.closing || this.handshakes >= MAX_HANDSHAKES) {
+    if (this.closing || this.handshaking.size >= MAX_HANDSHAKES) {
       socket.destroy();
       return;
     }
-    this.handshakes += 1;
+    this.handshaking.add(socket);
     readHandshake(socket, this.handshakeTimeoutMs).then((result) => {
-      this.handshakes -= 1;
+      this.handshaking.delete(socket);
+      if (this.closing) return void socket.destroy();
       const peer = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
       if (result.kind === 'gone') return void socket.destroy();
       if (result.kind === 'timeout') {
@@ -121,8 +123,10 @@ class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
   private route(socket: Socket, h: Handshake): void {
     const destination = destinationFor(h.host, this.sandbox);
     if ('refused' in destination) {
-      this.warnOnce(`refused:${h.host}`, 'TL_WARN_PROXY_REFUSED', `Refused ${formatHostPort(h.host, h.port)} through the proxy: ${destination.refused}`);
-      return answerAndClose(socket, h.reply(Socks5.NOT_ALLOWED, 403, `tl-tunnel refused ${formatHostPort(h.host, h.port)}: ${destination.refused}`));
+      // A SOCKS host name is any bytes: quoted unless plain, so it cannot write escapes to a terminal.
+      const shown = /^[\x21-\x7e]{1,255}$/.test(h.host) ? formatHostPort(h.host, h.port) : `${JSON.stringify(h.host.slice(0, 100))} port ${h.port}`;
+      this.warnOnce(`refused:${h.host}`, 'TL_WARN_PROXY_REFUSED', `Refused ${shown} through the proxy: ${destination.refused}`);
+      return answerAndClose(socket, h.reply(Socks5.NOT_ALLOWED, 403, `tl-tunnel refused ${shown}: ${destination.refused}`));
     }
     const sandbox = destination.sandbox;
     const route: Route = {
@@ -145,6 +149,7 @@ class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const stopped = closeListeners(this.bound);
+      for (const s of this.handshaking) s.destroy();
       await Promise.all([stopped, this.connections.close()]);
     })();
     return this.closing;
