@@ -244,4 +244,15 @@ test('library: openProxy routes by host, reports events with sandbox and port, a
     await p.close();
   }
   await assert.rejects(openProxy({ port: 70000, credentials: { apiKey: CANARY_KEY } }), /Invalid option port/);
+  // The sandbox proxy itself unreachable: SOCKS 0x03, HTTP 502.
+  const dead = await openProxy({ port: 0, credentials: { apiKey: CANARY_KEY }, proxyUrl: `http://127.0.0.1:${closedPort}`, connectTimeoutMs: 500 });
+  try {
+    const s = await socks5Connect(dead.addresses[0].port, 'any-box', 80);
+    assert.equal(s.code, 0x03);
+    s.socket.destroy();
+    const h = await curl(['-x', `http://127.0.0.1:${dead.addresses[0].port}`, '-w', '\n%{http_code}', 'http://any-box/']);
+    assert.match(h.stdout, /Cannot reach the sandbox proxy[\s\S]*\n502$/);
+  } finally {
+    await dead.close();
+  }
 });
