@@ -13,7 +13,7 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   const what = config.waitMs > 0 ? `Waiting for port${ports.length > 1 ? 's' : ''} ${ports.join(', ')} in sandbox ${options.sandbox}…` : `Checking sandbox ${options.sandbox}…`;
   // Listen for Ctrl-C before saying anything: a script may interrupt as soon as it reads a line.
   const stopped = untilStopSignal();
-  if (config.check) await out.startSpinner(what);
+  if (config.check) out.startSpinner(what);
   // Ctrl-C during a long --wait must not need a second press.
   const startedAt = Date.now();
   const onStartupRetry: TunnelOptions['onStartupRetry'] = (r) =>
@@ -23,6 +23,7 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   });
   const first = await Promise.race([opening, stopped]);
   if (typeof first === 'string') {
+    out.interrupted(first);
     out.endSpinner(false);
     out.info('Interrupted before the tunnel opened');
     return EXIT_INTERRUPTED;
@@ -39,8 +40,10 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   handle.on('open', (info) => out.open(handle.sandbox, info));
   handle.on('retry', (info) => out.retry(handle.sandbox, info));
   handle.on('close', (e) => out.close(handle.sandbox, e));
+  out.startStatus(handle);
 
   const signal = await stopped;
+  out.interrupted(signal);
   out.verbose(`${signal}: closing ${handle.stats.active} tunnel${handle.stats.active === 1 ? '' : 's'}`);
   await Promise.race([handle.close(), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref())]);
   out.stopped(handle.stats);

@@ -74,6 +74,8 @@ export interface TunnelHandle extends EventEmitter<TunnelEvents> {
   /** Warnings raised before the handle was returned (startup check, bind). */
   readonly warnings: readonly TunnelWarning[];
   readonly stats: TunnelStats;
+  /** Bytes moved so far, open tunnels included (`stats` counts a tunnel's bytes when it closes). */
+  traffic(): { bytesSent: number; bytesReceived: number };
   /** Stops listening and closes every tunnel with a 1001 close; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -321,6 +323,15 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
       await Promise.all([stopped, ...ended]);
     })();
     return this.closing;
+  }
+
+  traffic(): { bytesSent: number; bytesReceived: number } {
+    let { bytesSent, bytesReceived } = this.stats;
+    for (const c of this.connections) {
+      bytesSent += c.relay?.bytesUp ?? 0;
+      bytesReceived += c.relay?.bytesDown ?? 0;
+    }
+    return { bytesSent, bytesReceived };
   }
 }
 
