@@ -17,7 +17,20 @@ export class LiveLine {
   private drawn = 0;
   private readonly onResize = (): void => this.redraw();
 
-  constructor(private readonly stream: NodeJS.WriteStream) {}
+  private constructor(private readonly stream: NodeJS.WriteStream) {
+    // Whatever ends the process (a second Ctrl-C exits at once), the shell's prompt must not land
+    // on the end of a status line. Terminal writes are synchronous, so this still goes out.
+    process.on('exit', () => this.hide());
+  }
+
+  private static readonly lines = new Map<NodeJS.WriteStream, LiveLine>();
+
+  /** One per stream, shared by every writer (a crash report must erase the status line too). */
+  static of(stream: NodeJS.WriteStream): LiveLine {
+    let line = LiveLine.lines.get(stream);
+    if (!line) LiveLine.lines.set(stream, (line = new LiveLine(stream)));
+    return line;
+  }
 
   /** Whether something is drawn now. */
   get visible(): boolean {

@@ -34,7 +34,7 @@ export class Output {
   constructor(readonly options: OutputOptions) {
     this.c = chalkStderr;
     if (!options.color) this.c.level = 0;
-    if (options.tty) this.live = new LiveLine(process.stderr);
+    if (options.tty) this.live = LiveLine.of(process.stderr);
   }
 
   private human(level: Verbosity, line: string): void {

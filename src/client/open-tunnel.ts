@@ -102,6 +102,10 @@ function closeUnused(ws: WebSocket, code: number, reason: string): void {
   setTimeout(() => ws.terminate(), 2000).unref();
 }
 
+function tunnelsOpen(n: number): string {
+  return n === 1 ? '1 tunnel is open' : `${n} tunnels are open`;
+}
+
 function formatHostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
@@ -214,12 +218,12 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
     if (this.connections.size >= this.upgrader.settings.maxConnections) {
       const max = this.upgrader.settings.maxConnections;
       if (this.waiting.length >= max * MAX_WAITING_FACTOR) {
-        this.warn('TL_WARN_OVERLOADED', `Refused a connection from ${formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}: ${max} tunnels are open and ${this.waiting.length} connections already wait`);
+        this.warn('TL_WARN_OVERLOADED', `Refused a connection from ${formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}: ${tunnelsOpen(max)} and ${this.waiting.length} connections already wait`);
         socket.destroy();
         return;
       }
       if (this.waiting.length === 0) {
-        this.warn('TL_WARN_MAX_CONNECTIONS', `${max} tunnels are open (--max-connections); new connections wait until one closes`);
+        this.warn('TL_WARN_MAX_CONNECTIONS', `${tunnelsOpen(max)} (--max-connections); new connections wait until one closes`);
       }
       socket.on('error', () => {});
       this.waiting.push({ socket, mapping });
