@@ -95,6 +95,34 @@ test('status line: counts after traffic, -v lines scroll above it, resizes, gone
   }
 });
 
+test('a terminal that takes no output (Ctrl-S) does not stop forwarding; Ctrl-Q shows what was held', tty, async () => {
+  const echo = await startEcho();
+  const server = await startServer();
+  const local = await freePort();
+  const term = await inTmux(['-v', '--proxy-url', server.url, 'sbx-tty', `${local}:${echo.port}`]);
+  try {
+    await term.waitForScreen((l) => statusLineOf(l) !== undefined, 'the status line');
+    await term.keys('C-s');
+    // Let a redraw come due while output is stopped (it used to block the whole process).
+    await new Promise((r) => setTimeout(r, 700));
+    for (let i = 0; i < 3; i += 1) {
+      const data = Buffer.alloc(100, i);
+      const answer = await Promise.race([echoRoundTrip(local, data), new Promise((r) => setTimeout(() => r('blocked'), 10_000))]);
+      assert.deepEqual(answer, data, 'a round trip while the terminal is stopped');
+    }
+    await term.keys('C-q');
+    const lines = await term.waitForScreen((l) => statusLineOf(l)?.startsWith('0 open · 3 served'), 'the status line after Ctrl-Q');
+    assert.equal(lines.filter((l) => / closed: 100 B sent, 100 B received/.test(l)).length, 3, lines.join('\n'));
+    assert.equal(lastLine(lines), statusLineOf(lines));
+    await term.keys('C-c');
+    assert.equal(await term.exitStatus(), 0);
+  } finally {
+    await term.kill();
+    await server.close();
+    await echo.close();
+  }
+});
+
 test('status line: the last error is shown; --no-status draws none; Ctrl-C starts the summary on a new line', tty, async () => {
   const dead = await freePort();
   const server = await startServer();

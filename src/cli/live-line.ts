@@ -18,9 +18,16 @@ export class LiveLine {
   private readonly onResize = (): void => this.redraw();
 
   private constructor(private readonly stream: NodeJS.WriteStream) {
+    // Node writes to a terminal synchronously, so a terminal that takes no output (Ctrl-S, a
+    // stopped tmux pane) would freeze every tunnel at the next redraw. libuv opened its own file
+    // description of the terminal, so making it non-blocking affects no other process.
+    setBlocking(stream, false);
     // Whatever ends the process (a second Ctrl-C exits at once), the shell's prompt must not land
-    // on the end of a status line. Terminal writes are synchronous, so this still goes out.
-    process.on('exit', () => this.hide());
+    // on the end of a status line.
+    process.on('exit', () => {
+      setBlocking(stream, true);
+      this.hide();
+    });
   }
 
   private static readonly lines = new Map<NodeJS.WriteStream, LiveLine>();
@@ -59,6 +66,8 @@ export class LiveLine {
   }
 
   private redraw(): void {
+    // While the terminal is not taking output, redraws would only pile up: skip them.
+    if (this.stream.writableLength > 0) return;
     this.write(this.erase() + this.render());
   }
 
@@ -84,4 +93,10 @@ export class LiveLine {
     this.drawn = Math.min(chars.length, width);
     return this.style(shown);
   }
+}
+
+function setBlocking(stream: NodeJS.WriteStream, blocking: boolean): void {
+  if (process.platform === 'win32') return;
+  const handle = (stream as unknown as { _handle?: { setBlocking?: (on: boolean) => void } })._handle;
+  handle?.setBlocking?.(blocking);
 }
