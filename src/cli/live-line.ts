@@ -46,6 +46,7 @@ export class LiveLine {
 
   /** Shows `text` (plain: no escape codes; it is cut to the terminal's width, then styled). */
   show(text: string, style: (text: string) => string = (t) => t): void {
+    if (text === this.text && this.drawn > 0) return;
     if (this.text === undefined) this.stream.on('resize', this.onResize);
     this.text = text;
     this.style = style;
