@@ -37,6 +37,7 @@ export async function inTmux(args, { columns = 100, rows = 30, env = {}, redirec
   const format = async (f) => (await tmux('display-message', '-p', f)).stdout.trim();
   const shell = Number(await format('#{pane_pid}'));
   const tty = await format('#{pane_tty}');
+  const socketPath = await format('#{socket_path}');
 
   /** The visible screen, one string per row, trailing blanks cut. */
   async function screen() {
@@ -91,6 +92,7 @@ export async function inTmux(args, { columns = 100, rows = 30, env = {}, redirec
         // the shell is gone
       }
       await tmux('kill-server').catch(() => {});
+      rmSync(socketPath, { force: true });
       try {
         if (pid) process.kill(pid, 'SIGKILL');
       } catch {
