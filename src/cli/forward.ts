@@ -2,7 +2,7 @@ import { ErrorCodes, TunnelError, openTunnel, parsePortSpecs, type ProxyHandle, 
 import { EXIT_INTERRUPTED } from './exit-codes.js';
 import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
-import { announceProxy, openCliProxy, sumStats } from './proxy-mode.js';
+import { announceProxy, openCliProxy, sumStats, sumTraffic } from './proxy-mode.js';
 import { untilStopSignal } from './signals.js';
 
 /** How long Ctrl-C waits for tunnels to close before exiting anyway. */
@@ -18,7 +18,7 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   const what = config.waitMs > 0 ? `Waiting for port${ports.length > 1 ? 's' : ''} ${ports.join(', ')} in sandbox ${options.sandbox}…` : `Checking sandbox ${options.sandbox}…`;
   // Listen for Ctrl-C before saying anything: a script may interrupt as soon as it reads a line.
   const stopped = untilStopSignal();
-  if (mapping && config.check) await out.startSpinner(what);
+  if (mapping && config.check) out.startSpinner(what);
   // Ctrl-C during a long --wait must not need a second press.
   const startedAt = Date.now();
   const onStartupRetry: TunnelOptions['onStartupRetry'] = (r) =>
@@ -33,6 +33,7 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   );
   const first = await Promise.race([opening, stopped]);
   if (typeof first === 'string') {
+    out.interrupted(first);
     out.endSpinner(false);
     out.info('Interrupted before the tunnel opened');
     return EXIT_INTERRUPTED;
@@ -52,19 +53,27 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   out.info('Press Ctrl-C to stop');
 
   // Events name the connection's own sandbox: in proxy mode each connection has its own.
-  for (const h of [handle, proxy]) {
-    h?.on('warning', (w) => out.warning(w));
-    h?.on('open', (info) => out.open(info.sandbox, info));
-    h?.on('retry', (info) => out.retry(info.sandbox, info));
-    h?.on('close', (e) => out.close(e.sandbox, e));
+  const handles = [handle, proxy].filter((h) => h !== undefined);
+  for (const h of handles) {
+    h.on('warning', (w) => out.warning(w));
+    h.on('open', (info) => out.open(info.sandbox, info));
+    h.on('retry', (info) => out.retry(info.sandbox, info));
+    h.on('close', (e) => out.close(e.sandbox, e));
   }
+  const total = {
+    get stats() {
+      return sumStats(handles.map((h) => h.stats));
+    },
+    traffic: () => sumTraffic(handles.map((h) => h.traffic())),
+  };
+  out.startStatus(total);
 
   const signal = await stopped;
-  const handles = [handle, proxy].filter((h) => h !== undefined);
-  const active = sumStats(handles.map((h) => h.stats)).active;
+  out.interrupted(signal);
+  const active = total.stats.active;
   out.verbose(`${signal}: closing ${active} tunnel${active === 1 ? '' : 's'}`);
   await Promise.race([Promise.all(handles.map((h) => h.close())), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref())]);
-  out.stopped(sumStats(handles.map((h) => h.stats)));
+  out.stopped(total.stats);
   return 0;
 }
 

@@ -18,14 +18,16 @@ import { Output } from './output.js';
 import { parseArgs, type CliConfig } from './program.js';
 import { proxyAgentFor } from './http-proxy.js';
 import { registerCliSecrets } from './secrets.js';
+import { guardStdStreams, isOpen } from './std-streams.js';
 
-function outputFor(config?: Partial<Pick<CliConfig, 'json' | 'quiet' | 'verbose'>>): Output {
+function outputFor(config?: Partial<Pick<CliConfig, 'json' | 'quiet' | 'verbose' | 'status'>>): Output {
   const tty = process.stderr.isTTY === true;
   return new Output({
     json: config?.json ?? false,
     verbosity: config?.quiet ? 'quiet' : config?.verbose ? 'verbose' : 'normal',
     tty,
     color: tty && !process.env.NO_COLOR,
+    status: config?.status ?? true,
   });
 }
 
@@ -84,6 +86,8 @@ function fail(err: unknown, out: Output, verbose: boolean): number {
 
 /** Runs the CLI and exits with the code of the exit-code table. */
 export function main(argv: string[] = process.argv): void {
+  // Nobody reading our output is no reason to drop the tunnels.
+  guardStdStreams();
   // A bug must not end in Node's raw stack trace, which could quote a secret: report it redacted.
   for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
     process.on(event, crash);
@@ -93,7 +97,9 @@ export function main(argv: string[] = process.argv): void {
   // Errors that escaped run() (its own output is gone with it): report from the raw arguments.
   function crash(err: unknown): void {
     const verbose = argv.includes('--verbose') || argv.includes('-v');
-    exitAfterFlush(fail(err, outputFor({ json: argv.includes('--json'), verbose }), verbose));
+    // With --stdio, stdout carries the tunnel's bytes: never a JSON event there.
+    const json = argv.includes('--json') && !argv.includes('--stdio');
+    exitAfterFlush(fail(err, outputFor({ json, verbose }), verbose));
   }
 }
 
@@ -102,12 +108,13 @@ export function main(argv: string[] = process.argv): void {
  * the exit summary. Wait for both streams to drain, but not for a reader that never reads.
  */
 function exitAfterFlush(code: number): void {
-  let pending = 2;
+  const streams = [process.stdout, process.stderr].filter(isOpen);
+  let pending = streams.length;
+  if (pending === 0) process.exit(code);
   const done = (): void => {
     pending -= 1;
     if (pending === 0) process.exit(code);
   };
-  process.stdout.write('', done);
-  process.stderr.write('', done);
+  for (const stream of streams) stream.write('', done);
   setTimeout(() => process.exit(code), 2000);
 }

@@ -23,12 +23,16 @@ export interface CliConfig {
   stdio: boolean;
   /** -D / --proxy-port: where the SOCKS/HTTP proxy listens. */
   proxyListen?: { address?: string; port: number };
+  /** The live status line on a terminal (--no-status turns it off). */
+  status: boolean;
 }
 
 /** What parsing ended in: a config to run, or help/version already printed. */
 export type ParseResult = { kind: 'run'; config: CliConfig } | { kind: 'done' };
 
 const DEFAULT_WAIT_SECONDS = 120;
+/** --help fits an 80-column terminal, however wide the one it is shown in. */
+const HELP_WIDTH = 80;
 
 const EXAMPLES = `
 Examples:
@@ -41,7 +45,8 @@ Examples:
   $ redis-cli -p <printed port> PING
 
   # Chrome DevTools of a browser started with --remote-debugging-port=9222
-  $ tl-tunnel sbx-123 9222        # then open chrome://inspect, add localhost:9222
+  # (then open chrome://inspect and add localhost:9222)
+  $ tl-tunnel sbx-123 9222
 
   # VNC and several ports at once
   $ tl-tunnel sbx-123 5900 15432:5432
@@ -50,23 +55,32 @@ Examples:
   Host sbx-*
     ProxyCommand tl-tunnel --stdio %h 22
 
-  # Proxy mode: one local port (SOCKS5 and HTTP proxy) for every port of every sandbox
+  # Proxy mode: one local port (SOCKS5 and HTTP proxy) for every port of
+  # every sandbox
   $ tl-tunnel -D 1080
   $ curl --socks5-hostname localhost:1080 http://my-app:3000/
   $ curl -x http://localhost:1080 http://my-app:3000/
   $ tl-tunnel -D 1080 my-app 5432   # localhost means my-app; also forward 5432
 
-  # Scripts: JSON events on stdout
-  $ tl-tunnel --json sbx-123 :5432 | jq -r 'select(.event=="listening") | .addresses[0].port'
+  # Scripts (bash): JSON events on stdout; read the port picked for :5432
+  # while the tunnel keeps running (jq --unbuffered passes each line on at once)
+  $ read -r port < <(tl-tunnel --json sbx-123 :5432 |
+      jq --unbuffered -r 'select(.event=="listening") | .addresses[0].port')
 
-Proxy destinations: <sandbox>, <sandbox>.sandbox or <sandbox>.localhost, port = the port inside it;
-  localhost / 127.0.0.1 / ::1 = the sandbox argument; anything else is refused
-Port specs: REMOTE, LOCAL:REMOTE, :REMOTE (free local port), ADDRESS:LOCAL:REMOTE, [::1]:LOCAL:REMOTE
-Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID, TENSORLAKE_PROJECT_ID,
-  TENSORLAKE_SANDBOX_PROXY_URL, TENSORLAKE_API_URL, HTTPS_PROXY, HTTP_PROXY, NO_PROXY, NO_COLOR,
-  NODE_EXTRA_CA_CERTS
-Exit codes: 0 ok, 1 other error, 2 usage, 3 auth, 4 no such sandbox / port never opened,
-  5 local port unavailable, 6 proxy unreachable / TLS / timeout
+Proxy destinations: <sandbox>, <sandbox>.sandbox or <sandbox>.localhost, and
+  the port inside it; localhost / 127.0.0.1 / ::1 = the sandbox argument;
+  anything else is refused
+Port specs: REMOTE, LOCAL:REMOTE, :REMOTE (free local port),
+  ADDRESS:LOCAL:REMOTE, [::1]:LOCAL:REMOTE
+Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID,
+  TENSORLAKE_PROJECT_ID, TENSORLAKE_SANDBOX_PROXY_URL, TENSORLAKE_API_URL,
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY, NO_COLOR, NODE_EXTRA_CA_CERTS
+Stopping: Ctrl-C, SIGTERM, SIGHUP or SIGUSR2 closes the tunnels, prints a
+  summary and exits 0; a second one exits at once (130). Ctrl-C before the
+  tunnel is open exits 130.
+Exit codes: 0 ok, 1 other error, 2 usage, 3 auth, 4 no such sandbox / port
+  never opened, 5 local port unavailable, 6 proxy unreachable / TLS / timeout,
+  130 interrupted
 `;
 
 /** -D's value: PORT or ADDRESS:PORT ([::1]:PORT for IPv6); 0 picks a free port. */
@@ -126,10 +140,12 @@ function buildProgram(): Command {
     .option('--stdio', 'relay stdin/stdout over one tunnel (SSH ProxyCommand); takes one remote port')
     .option('--json', 'one JSON event per line on stdout')
     .option('-v, --verbose', 'one line per connection, retries and details')
-    .option('-q, --quiet', 'errors only')
+    .option('-q, --quiet', 'errors and the Forwarding lines only')
+    .option('--no-status', 'no live status line at the bottom of the terminal')
     .version(VERSION, '-V, --version')
     .helpOption('-h, --help', 'show this help')
     .addHelpText('after', EXAMPLES)
+    .configureHelp({ helpWidth: Math.min(process.stdout.columns || HELP_WIDTH, HELP_WIDTH) })
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
@@ -187,6 +203,7 @@ export function parseArgs(argv: string[]): ParseResult {
       quiet: o.quiet === true,
       stdio: o.stdio === true,
       ...(o.proxyPort === undefined ? {} : { proxyListen: o.proxyPort as { address?: string; port: number } }),
+      status: o.status !== false,
     },
   };
 }

@@ -38,3 +38,7 @@ export function sumStats(list: readonly TunnelStats[]): TunnelStats {
   }
   return total;
 }
+
+export function sumTraffic(list: readonly { bytesSent: number; bytesReceived: number }[]): { bytesSent: number; bytesReceived: number } {
+  return list.reduce((a, t) => ({ bytesSent: a.bytesSent + t.bytesSent, bytesReceived: a.bytesReceived + t.bytesReceived }), { bytesSent: 0, bytesReceived: 0 });
+}

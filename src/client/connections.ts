@@ -99,6 +99,10 @@ export function closeUnused(ws: WebSocket, code: number, reason: string): void {
   setTimeout(() => ws.terminate(), 2000).unref();
 }
 
+function tunnelsOpen(n: number): string {
+  return n === 1 ? '1 tunnel is open' : `${n} tunnels are open`;
+}
+
 export function formatHostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
@@ -155,12 +159,12 @@ export class ConnectionSet {
     const max = this.settings.maxConnections;
     if (this.connections.size >= max) {
       if (this.waiting.length >= max * MAX_WAITING_FACTOR) {
-        this.warn('TL_WARN_OVERLOADED', `Refused a connection from ${formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}: ${max} tunnels are open and ${this.waiting.length} connections already wait`);
+        this.warn('TL_WARN_OVERLOADED', `Refused a connection from ${formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}: ${tunnelsOpen(max)} and ${this.waiting.length} connections already wait`);
         socket.destroy();
         return;
       }
       if (this.waiting.length === 0) {
-        this.warn('TL_WARN_MAX_CONNECTIONS', `${max} tunnels are open (--max-connections); new connections wait until one closes`);
+        this.warn('TL_WARN_MAX_CONNECTIONS', `${tunnelsOpen(max)} (--max-connections); new connections wait until one closes`);
       }
       socket.on('error', () => {});
       this.waiting.push({ socket, route });
@@ -247,6 +251,16 @@ export class ConnectionSet {
       this.stats.waiting = this.waiting.length;
       if (!next.socket.destroyed) this.open(next.socket, next.route);
     }
+  }
+
+  /** Bytes each way so far, the tunnels still open included (stats count a tunnel when it closes). */
+  traffic(): { bytesSent: number; bytesReceived: number } {
+    let { bytesSent, bytesReceived } = this.stats;
+    for (const c of this.connections) {
+      bytesSent += c.relay?.bytesUp ?? 0;
+      bytesReceived += c.relay?.bytesDown ?? 0;
+    }
+    return { bytesSent, bytesReceived };
   }
 
   /** Closes every tunnel (1001) and drops waiting clients; resolves when all have closed. */

@@ -30,6 +30,8 @@ export interface TunnelHandle extends EventEmitter<TunnelEvents> {
   /** Warnings raised before the handle was returned (startup check, bind). */
   readonly warnings: readonly TunnelWarning[];
   readonly stats: TunnelStats;
+  /** Bytes each way so far, the tunnels still open included (`stats` counts a tunnel when it closes). */
+  traffic(): { bytesSent: number; bytesReceived: number };
   /** Stops listening and closes every tunnel with a 1001 close; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -84,6 +86,10 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
 
   get warnings(): readonly TunnelWarning[] {
     return this.connections.earlyWarnings;
+  }
+
+  traffic(): { bytesSent: number; bytesReceived: number } {
+    return this.connections.traffic();
   }
 
   /** One upgrade per distinct remote port, closed at once: fails fast on a bad key or sandbox. */

@@ -35,6 +35,8 @@ export interface ProxyHandle extends EventEmitter<TunnelEvents> {
   readonly addresses: readonly ProxyAddress[];
   readonly warnings: readonly TunnelWarning[];
   readonly stats: TunnelStats;
+  /** Bytes each way so far, the tunnels still open included. */
+  traffic(): { bytesSent: number; bytesReceived: number };
   /** Stops listening and closes every tunnel with a 1001 close; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -68,6 +70,10 @@ class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
 
   get warnings(): readonly TunnelWarning[] {
     return this.connections.earlyWarnings;
+  }
+
+  traffic(): { bytesSent: number; bytesReceived: number } {
+    return this.connections.traffic();
   }
 
   async listen(address: string | undefined, port: number): Promise<void> {
