@@ -75,6 +75,12 @@ export class Output {
     else spinner.stop();
   }
 
+  /** Progress that matters without -v (waiting for a sandbox): the spinner's text, or a line. */
+  progress(line: string): void {
+    if (this.spinner) this.spinner.text = line;
+    else this.info(line);
+  }
+
   info(line: string): void {
     this.human('normal', line);
   }
