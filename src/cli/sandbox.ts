@@ -50,7 +50,8 @@ export async function prepareSandbox(config: CliConfig, options: Options, out: O
   out.verbose(`Proxy ${resolved.proxyUrl} (from ${PROXY_FROM[resolved.proxyUrlSource]})`);
   const target = resolveProxyTarget(resolved.id, resolved.proxyUrl, options.allowInsecure);
   for (const port of new Set(ports)) out.verbose(`Tunnel URL ${tunnelUrl(target, port)}`);
-  out.event('sandbox', { sandbox: resolved.requested, id: resolved.id, status: resolved.status, proxyUrl: resolved.proxyUrl, lookedUp: resolved.lookedUp });
+  // Only what a lookup found is news: with an explicit proxy the script knows all of it already.
+  if (resolved.lookedUp) out.event('sandbox', { sandbox: resolved.requested, id: resolved.id, status: resolved.status, proxyUrl: resolved.proxyUrl });
   const prepared: Options = { ...options, resolvedSandbox: resolved, onSandboxStatus, ...(lookupAgent ? { lookupAgent } : {}) };
   const agent = await proxyAgentFor(config, prepared, out);
   return agent ? { ...prepared, agent } : prepared;
