@@ -15,6 +15,8 @@ export type { TunnelOptions } from './client/options.js';
 export type { RetryInfo } from './client/connect.js';
 export { createTunnelServer } from './server/tunnel-server.js';
 export type { TunnelServerOptions, TunnelServerHandle, TunnelServerEvents, ServerTunnelEnd } from './server/tunnel-server.js';
+export { checkSandboxRecords } from './server/control-plane.js';
+export type { SandboxRecordInput } from './server/control-plane.js';
 export { parsePortSpec, parsePortSpecs, formatPortSpec, parseBindAddress } from './config/port-spec.js';
 export type { PortMapping } from './config/port-spec.js';
 export { parseSandboxName } from './config/sandbox-name.js';
