@@ -40,9 +40,9 @@ export class SandboxWatch {
     private readonly options: WatchOptions,
   ) {
     this.api = new SandboxApi({ base: sandbox.lookupBase, credentials: options.credentials, agent: options.agent, timeoutMs: options.requestTimeoutMs ?? 10_000 });
-    // The resolution just looked: the first failures (a 502 at the startup check) need no new lookup.
+    // The first failure looks at once (one extra lookup at most, e.g. after a 502 at the startup check).
     this.state = { record: { id: sandbox.id, status: sandbox.status } };
-    this.checkedAt = Date.now();
+    this.checkedAt = -Infinity;
   }
 
   private current(): Promise<State> {

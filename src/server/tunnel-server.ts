@@ -54,6 +54,8 @@ export interface ServerTunnelEnd extends RelayResult {
 export interface TunnelServerEvents {
   /** Every upgrade request, before it is judged (tests read its headers). */
   request: [IncomingMessage];
+  /** Every control-plane request (/sandboxes/...), when the server has one. */
+  control: [IncomingMessage];
   /** A request refused with this status. */
   reject: [{ status: number; error: string; code: string; url: string }];
   open: [{ id: number; port: number }];
@@ -112,7 +114,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
       : createHttpServer(serverOptions);
     this.wss = new WebSocketServerClass({ noServer: true, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
     this.http.on('request', (req, res) => {
-      if (this.controlPlane?.handle(req, res)) return;
+      if (this.controlPlane?.handle(req, res)) return void this.emit('control', req);
       const tunnel = req.url?.startsWith(TUNNEL_PATH) === true;
       const body = JSON.stringify(tunnel ? { error: 'WebSocket upgrade required', code: 'UPGRADE_REQUIRED' } : { error: 'Not found', code: 'NOT_FOUND' });
       res.writeHead(tunnel ? 426 : 404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
