@@ -49,7 +49,8 @@ Examples:
   # VNC and several ports at once
   $ tl-tunnel sbx-123 5900 15432:5432
 
-  # SSH: in ~/.ssh/config, then: ssh root@sbx-123
+  # SSH to an sshd you run in the sandbox (Tensorlake sandboxes also have native SSH:
+  # tl sbx ssh keys add). In ~/.ssh/config, then: ssh root@sbx-123
   Host sbx-*
     ProxyCommand tl-tunnel --stdio %h 22
 

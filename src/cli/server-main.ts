@@ -94,7 +94,10 @@ async function run(argv: string[]): Promise<number> {
   if (!isLoopbackHost(server.host)) {
     process.stderr.write(`${chalkStderr.yellow('warning')} listening on ${server.host}, beyond this machine: anyone with the token reaches every port of this host\n`);
   }
-  process.stderr.write(`tl-tunnel-server listening on ${server.url}\nTry: TENSORLAKE_API_KEY=<token> tl-tunnel --proxy-url ${server.url} local <port>\n`);
+  const tryLine = o.sandboxes
+    ? `TENSORLAKE_API_KEY=<token> TENSORLAKE_SANDBOX_API_URL=${server.url} tl-tunnel <sandbox> <port>`
+    : `TENSORLAKE_API_KEY=<token> tl-tunnel --proxy-url ${server.url} local <port>`;
+  process.stderr.write(`tl-tunnel-server listening on ${server.url}\nTry: ${tryLine}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify({ event: 'listening', url: server.url, port: server.port, host: server.host, ...(token === undefined ? { token: server.token } : {}) })}\n`);
   await untilStopSignal();
   await Promise.race([server.close(), new Promise((resolve) => setTimeout(resolve, 900).unref())]);
