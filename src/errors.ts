@@ -12,6 +12,10 @@ export const ErrorCodes = {
   AUTH: 'TL_ERR_AUTH',
   /** 404, or the per-sandbox host does not resolve. */
   SANDBOX_NOT_FOUND: 'TL_ERR_SANDBOX_NOT_FOUND',
+  /** The sandbox exists but is suspended, terminated, or did not start running in time. */
+  SANDBOX_NOT_RUNNING: 'TL_ERR_SANDBOX_NOT_RUNNING',
+  /** The sandbox lookup failed: an unexpected status, or an answer that is not a sandbox record. */
+  LOOKUP: 'TL_ERR_LOOKUP',
   /** 502: nothing is listening on the port inside the sandbox. */
   PORT_CLOSED: 'TL_ERR_PORT_CLOSED',
   /** 400: the proxy rejected the port. */

@@ -61,6 +61,9 @@ async function headersFor(expected, args, cliEnv) {
   }
 }
 
+// A personal access token reaches a project only with an organization and a project.
+const SCOPE = { TENSORLAKE_ORGANIZATION_ID: 'org-env', TENSORLAKE_PROJECT_ID: 'proj-env' };
+
 const TABLE = (token, extra = '') => `["https://api.tensorlake.ai"]\ntoken = "${token}"\n${extra}`;
 
 test('--api-key wins over everything else', async (t) => {
@@ -70,9 +73,17 @@ test('--api-key wins over everything else', async (t) => {
   assert.match(r.stderr, /^Credentials from --api-key$/m);
 });
 
-test('--pat (a flag) wins over TENSORLAKE_API_KEY (the environment)', async (t) => {
+// As tl resolves them: an API key from any source beats a personal access token from any source.
+test('TENSORLAKE_API_KEY (the environment) wins over --pat (a flag)', async (t) => {
   const { dir } = await home(t);
-  const r = await headersFor(PAT_FLAG, ['--pat', PAT_FLAG], env(dir, { TENSORLAKE_API_KEY: KEY_ENV, TENSORLAKE_PAT: PAT_ENV }));
+  const r = await headersFor(KEY_ENV, ['--pat', PAT_FLAG], env(dir, { TENSORLAKE_API_KEY: KEY_ENV, TENSORLAKE_PAT: PAT_ENV }));
+  assert.equal(r.headers.authorization, `Bearer ${KEY_ENV}`);
+  assert.match(r.stderr, /^Credentials from TENSORLAKE_API_KEY$/m);
+});
+
+test('--pat (a flag) wins over TENSORLAKE_PAT (the environment)', async (t) => {
+  const { dir } = await home(t);
+  const r = await headersFor(PAT_FLAG, ['--pat', PAT_FLAG], env(dir, { TENSORLAKE_PAT: PAT_ENV, ...SCOPE }));
   assert.equal(r.headers.authorization, `Bearer ${PAT_FLAG}`);
   assert.match(r.stderr, /^Credentials from --pat$/m);
 });
@@ -117,14 +128,14 @@ test('TENSORLAKE_API_URL picks its table, compared without case or trailing slas
 test('the legacy top-level token is used when no table matches', async (t) => {
   const toml = `token = "${LEGACY_TOKEN}"\n\n["https://api.staging.example"]\ntoken = "${OTHER_TOKEN}"\n`;
   const { dir } = await home(t, toml);
-  const r = await headersFor(LEGACY_TOKEN, [], env(dir));
+  const r = await headersFor(LEGACY_TOKEN, [], env(dir, SCOPE));
   assert.equal(r.headers.authorization, `Bearer ${LEGACY_TOKEN}`);
-  assert.equal(r.headers['x-forwarded-organization-id'], undefined);
+  assert.equal(r.headers['x-forwarded-organization-id'], 'org-env');
 });
 
 test('a credentials file readable by others is used, with a warning naming chmod 600', { skip: process.platform === 'win32' }, async (t) => {
   const { dir, file } = await home(t, TABLE(FILE_TOKEN), 0o644);
-  const r = await headersFor(FILE_TOKEN, [], env(dir));
+  const r = await headersFor(FILE_TOKEN, [], env(dir, SCOPE));
   assert.equal(r.headers.authorization, `Bearer ${FILE_TOKEN}`);
   assert.ok(r.stderr.includes(`warning ${file} is readable by other users: run chmod 600 ${file}`), r.stderr);
   const warning = r.events.find((e) => e.event === 'warning');

@@ -8,6 +8,8 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   [ErrorCodes.AUTH]: 3,
   [ErrorCodes.SANDBOX_NOT_FOUND]: 4,
   [ErrorCodes.PORT_CLOSED]: 4,
+  [ErrorCodes.SANDBOX_NOT_RUNNING]: 4,
+  [ErrorCodes.LOOKUP]: 1,
   [ErrorCodes.LISTEN]: 5,
   [ErrorCodes.UNREACHABLE]: 6,
   [ErrorCodes.TLS]: 6,

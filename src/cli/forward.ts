@@ -4,6 +4,7 @@ import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
 import { announceProxy, openCliProxy, sumStats, sumTraffic } from './proxy-mode.js';
 import { untilStopSignal } from './signals.js';
+import { prepareSandbox, willLookUp } from './sandbox.js';
 
 /** How long Ctrl-C waits for tunnels to close before exiting anyway. */
 const STOP_GRACE_MS = 900;
@@ -18,18 +19,24 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   const what = config.waitMs > 0 ? `Waiting for port${ports.length > 1 ? 's' : ''} ${ports.join(', ')} in sandbox ${options.sandbox}…` : `Checking sandbox ${options.sandbox}…`;
   // Listen for Ctrl-C before saying anything: a script may interrupt as soon as it reads a line.
   const stopped = untilStopSignal();
-  if (mapping && config.check) out.startSpinner(what);
+  const lookup = mapping && willLookUp(options);
+  if (mapping && (config.check || lookup)) out.startSpinner(lookup ? `Looking up sandbox ${options.sandbox}…` : what);
   // Ctrl-C during a long --wait must not need a second press.
   const startedAt = Date.now();
   const onStartupRetry: TunnelOptions['onStartupRetry'] = (r) =>
     out.verbose(`Startup check of port ${r.remotePort}: ${r.error.message}; retry ${r.attempt} in ${r.delayMs} ms`);
   const opening = openAll(
     mapping
-      ? openTunnel({ ...options, ports: config.specs, check: config.check, onStartupRetry }).catch((err: unknown) => {
-          throw gaveUp(err, config.waitMs, Date.now() - startedAt);
-        })
+      ? prepareSandbox(config, options, out, ports)
+          .then((prepared) => {
+            if (config.check) out.updateSpinner(what);
+            return openTunnel({ ...prepared, ports: config.specs, check: config.check, onStartupRetry });
+          })
+          .catch((err: unknown) => {
+            throw gaveUp(err, config.waitMs, Date.now() - startedAt);
+          })
       : undefined,
-    config.proxyListen ? openCliProxy(config, options) : undefined,
+    config.proxyListen ? openCliProxy(config, options, out) : undefined,
   );
   const first = await Promise.race([opening, stopped]);
   if (typeof first === 'string') {
@@ -40,7 +47,7 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   }
   const [handle, proxy] = first;
   if (handle) {
-    if (mapping && config.check) out.endSpinner(true, `Sandbox ${handle.sandbox} is reachable`);
+    if (mapping) out.endSpinner(true, config.check ? `Sandbox ${handle.sandbox} is reachable` : undefined);
     for (const w of handle.warnings) out.warning(w);
     const byMapping = new Map<number, typeof handle.addresses[number][]>();
     for (const a of handle.addresses) byMapping.set(a.mapping, [...(byMapping.get(a.mapping) ?? []), a]);

@@ -5,15 +5,12 @@ import type { Output } from './output.js';
 import { chooseHttpProxy } from './proxy-env.js';
 
 /**
- * The HTTP CONNECT proxy agent for the upgrades, when --proxy or the environment names one.
- * Credentials in the proxy URL are moved into a Proxy-Authorization header and registered as
+ * The HTTP CONNECT proxy agent for requests to one origin, when --proxy or the environment names
+ * one. Credentials in the proxy URL are moved into a Proxy-Authorization header and registered as
  * secrets, so neither our messages nor the agent's own debug log can show them.
  */
-export async function proxyAgentFor(config: CliConfig, options: Omit<TunnelOptions, 'ports'>, out: Output): Promise<Agent | undefined> {
-  const target = resolveProxyTarget(options.sandbox, options.proxyUrl, options.allowInsecure);
-  const origin = new URL(target.origin);
-  const port = Number(origin.port) || (target.secure ? 443 : 80);
-  const choice = chooseHttpProxy({ secure: target.secure, hostname: target.hostname, port }, config.proxy);
+async function agentFor(config: CliConfig, target: { secure: boolean; hostname: string; port: number }, out: Output, purpose: string): Promise<Agent | undefined> {
+  const choice = chooseHttpProxy(target, config.proxy);
   if (!choice) return undefined;
   const { url } = choice;
   const headers: Record<string, string> = {};
@@ -25,8 +22,23 @@ export async function proxyAgentFor(config: CliConfig, options: Omit<TunnelOptio
     headers['proxy-authorization'] = `Basic ${basic}`;
   }
   const bare = new URL(`${url.protocol}//${url.host}`);
-  out.verbose(`HTTP proxy ${bare.origin} (from ${choice.source})${headers['proxy-authorization'] ? ' with credentials' : ''}`);
+  out.verbose(`HTTP proxy ${bare.origin} for ${purpose} (from ${choice.source})${headers['proxy-authorization'] ? ' with credentials' : ''}`);
   // Loaded only when a proxy is in use: most runs never pay for it.
   const { HttpsProxyAgent } = await import('https-proxy-agent');
   return new HttpsProxyAgent(bare, { headers, keepAlive: false });
+}
+
+/** The agent for the tunnel upgrades to the proxy `options` resolve to. */
+export async function proxyAgentFor(config: CliConfig, options: Omit<TunnelOptions, 'ports'>, out: Output): Promise<Agent | undefined> {
+  const resolved = options.resolvedSandbox;
+  const target = resolveProxyTarget(resolved?.id ?? options.sandbox, resolved?.proxyUrl ?? options.proxyUrl, options.allowInsecure);
+  const origin = new URL(target.origin);
+  return agentFor(config, { secure: target.secure, hostname: target.hostname, port: Number(origin.port) || (target.secure ? 443 : 80) }, out, 'the tunnels');
+}
+
+/** The agent for the sandbox lookups at `base`. */
+export function lookupAgentFor(config: CliConfig, base: string, out: Output): Promise<Agent | undefined> {
+  const url = new URL(base);
+  const secure = url.protocol === 'https:';
+  return agentFor(config, { secure, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port) || (secure ? 443 : 80) }, out, 'the sandbox lookup');
 }

@@ -3,20 +3,18 @@
 import {
   ErrorCodes,
   TunnelError,
+  checkResolvedCredentials,
   isTunnelError,
   parseBindAddress,
   parsePortSpecs,
   parseSandboxName,
-  registerSecret,
   resolveCredentials,
   resolveProxyTarget,
-  tunnelUrl,
   type TunnelOptions,
 } from '../index.js';
 import { exitCodeFor } from './exit-codes.js';
 import { Output } from './output.js';
 import { parseArgs, type CliConfig } from './program.js';
-import { proxyAgentFor } from './http-proxy.js';
 import { registerCliSecrets } from './secrets.js';
 import { guardStdStreams, isOpen } from './std-streams.js';
 
@@ -38,28 +36,30 @@ async function run(argv: string[]): Promise<number> {
   const config = parsed.config;
   const out = outputFor(config);
   try {
-    const found = resolveCredentials({ apiKey: config.apiKey, pat: config.pat });
-    // The stored token too must be known to redact() before any message can quote an argument.
-    registerSecret(found.credentials.apiKey);
-    registerSecret(found.credentials.pat);
+    // Every token found (registered for redaction as it is read) before any message can quote an argument.
+    const found = resolveCredentials({ apiKey: config.apiKey, pat: config.pat, apiUrl: config.apiUrl, organizationId: config.organizationId, projectId: config.projectId });
     // Arguments next: a typo is reported before anything is sent.
     const sandbox = config.sandbox === undefined ? undefined : parseSandboxName(config.sandbox);
     const address = config.address === undefined ? undefined : parseBindAddress(config.address, '--address');
     if (config.proxyListen?.address !== undefined) parseBindAddress(config.proxyListen.address, '-D/--proxy-port');
-    const remotePorts = config.stdio ? config.specs.slice(0, 1).map(Number).filter(Number.isInteger) : config.specs.length === 0 ? [] : parsePortSpecs(config.specs, address).map((m) => m.remotePort);
+    if (!config.stdio && config.specs.length > 0) parsePortSpecs(config.specs, address);
     // Proxy mode without a sandbox: a stand-in name, only for checking the proxy URL and for the
     // HTTP proxy's NO_PROXY match; each proxied connection names its own sandbox.
     const named = sandbox ?? 'sandbox';
-    const target = resolveProxyTarget(named, config.proxyUrl, config.allowInsecure);
+    if (config.proxyUrl !== undefined) resolveProxyTarget(named, config.proxyUrl, config.allowInsecure);
     for (const w of found.warnings) out.warning({ code: 'TL_WARN_CREDENTIALS', message: w });
-    if (found.source === 'none') {
-      throw new TunnelError(ErrorCodes.NO_CREDENTIALS, 'No API key: set TENSORLAKE_API_KEY or pass --api-key (e.g. export TENSORLAKE_API_KEY=tl_apiKey_...), or run tl login');
-    }
+    checkResolvedCredentials(found);
     out.verbose(`Credentials from ${found.source}`);
-    if (sandbox !== undefined) for (const port of new Set(remotePorts)) out.verbose(`Tunnel URL ${tunnelUrl(target, port)}`);
+    out.verbose(`API URL ${found.apiUrl} (from ${found.sources.apiUrl})`);
+    if (found.credentials.organizationId) out.verbose(`Organization from ${found.sources.organizationId}`);
+    if (found.credentials.projectId) out.verbose(`Project from ${found.sources.projectId}`);
+    if (config.sandboxApiUrl) out.verbose('Sandbox lookup at TENSORLAKE_SANDBOX_API_URL');
     const options: Omit<TunnelOptions, 'ports'> = {
       sandbox: config.sandbox ?? named,
       credentials: found.credentials,
+      apiUrl: found.apiUrl,
+      sandboxApiUrl: config.sandboxApiUrl,
+      resume: config.resume,
       proxyUrl: config.proxyUrl,
       allowInsecure: config.allowInsecure,
       address: config.address,
@@ -69,8 +69,6 @@ async function run(argv: string[]): Promise<number> {
       maxConnections: config.maxConnections,
       waitMs: config.waitMs,
     };
-    const agent = await proxyAgentFor(config, options, out);
-    if (agent) options.agent = agent;
     if (config.stdio) return await (await import('./stdio.js')).runStdio(config, options, out);
     return await (await import('./forward.js')).runForward(config, options, out);
   } catch (err) {

@@ -98,6 +98,12 @@ export class Output {
     this.status = undefined;
   }
 
+  /** Progress that matters without -v (waiting for a sandbox): the spinner's text, or a line. */
+  progress(line: string): void {
+    if (this.spinner) this.spinner.text = line;
+    else this.info(line);
+  }
+
   info(line: string): void {
     this.human('normal', line);
   }

@@ -7,6 +7,12 @@ export interface CliConfig {
   specs: string[];
   apiKey?: string;
   pat?: string;
+  apiUrl?: string;
+  organizationId?: string;
+  projectId?: string;
+  /** TENSORLAKE_SANDBOX_API_URL: the lookup base. */
+  sandboxApiUrl?: string;
+  resume: boolean;
   proxyUrl?: string;
   proxy?: string;
   address?: string;
@@ -51,7 +57,8 @@ Examples:
   # VNC and several ports at once
   $ tl-tunnel sbx-123 5900 15432:5432
 
-  # SSH: in ~/.ssh/config, then: ssh root@sbx-123
+  # SSH to an sshd you run in the sandbox (Tensorlake sandboxes also have
+  # native SSH: tl sbx ssh keys add). In ~/.ssh/config, then: ssh root@sbx-123
   Host sbx-*
     ProxyCommand tl-tunnel --stdio %h 22
 
@@ -72,15 +79,20 @@ Proxy destinations: <sandbox>, <sandbox>.sandbox or <sandbox>.localhost, and
   anything else is refused
 Port specs: REMOTE, LOCAL:REMOTE, :REMOTE (free local port),
   ADDRESS:LOCAL:REMOTE, [::1]:LOCAL:REMOTE
+Credentials, as tl finds them: flags, then TENSORLAKE_* variables, then
+  .tensorlake/config.toml (searched upward from here), then
+  ~/.config/tensorlake/.tensorlake_config, then tl login's credentials.toml.
+  An API key from anywhere beats a personal access token.
 Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID,
-  TENSORLAKE_PROJECT_ID, TENSORLAKE_SANDBOX_PROXY_URL, TENSORLAKE_API_URL,
-  HTTPS_PROXY, HTTP_PROXY, NO_PROXY, NO_COLOR, NODE_EXTRA_CA_CERTS
+  TENSORLAKE_PROJECT_ID, TENSORLAKE_API_URL, TENSORLAKE_SANDBOX_API_URL,
+  TENSORLAKE_SANDBOX_PROXY_URL, HTTPS_PROXY, HTTP_PROXY, NO_PROXY, NO_COLOR,
+  NODE_EXTRA_CA_CERTS
 Stopping: Ctrl-C, SIGTERM, SIGHUP or SIGUSR2 closes the tunnels, prints a
   summary and exits 0; a second one exits at once (130). Ctrl-C before the
   tunnel is open exits 130.
-Exit codes: 0 ok, 1 other error, 2 usage, 3 auth, 4 no such sandbox / port
-  never opened, 5 local port unavailable, 6 proxy unreachable / TLS / timeout,
-  130 interrupted
+Exit codes: 0 ok, 1 other error, 2 usage / no credentials, 3 auth, 4 no such
+  sandbox / sandbox not running / port never opened, 5 local port unavailable,
+  6 proxy or API unreachable / TLS / timeout, 130 interrupted
 `;
 
 /** -D's value: PORT or ADDRESS:PORT ([::1]:PORT for IPv6); 0 picks a free port. */
@@ -124,18 +136,22 @@ function buildProgram(): Command {
     .usage('[options] <sandbox> <port-spec...>\n       tl-tunnel [options] -D [address:]port [sandbox] [port-spec...]')
     .argument('[sandbox]', 'sandbox id or name (optional with -D: the sandbox localhost stands for)')
     .argument('[port-spec...]', 'REMOTE | LOCAL:REMOTE | :REMOTE | ADDRESS:LOCAL:REMOTE')
-    .option('--api-key <key>', 'API key (default: $TENSORLAKE_API_KEY)')
+    .option('--api-key <key>', 'API key (default: $TENSORLAKE_API_KEY, then apikey in the config files)')
     .option('--pat <token>', 'personal access token (default: $TENSORLAKE_PAT, then the tl login file)')
-    .option('--proxy-url <url>', 'sandbox proxy base URL (default: $TENSORLAKE_SANDBOX_PROXY_URL or https://<sandbox>.sandbox.tensorlake.ai)')
+    .option('--organization <id>', 'organization id for a personal access token (default: $TENSORLAKE_ORGANIZATION_ID, tl login, config)')
+    .option('--project <id>', 'project id for a personal access token (default: $TENSORLAKE_PROJECT_ID, tl login, config)')
+    .option('--api-url <url>', 'Tensorlake API URL; the sandbox is looked up at api.X -> sandbox.X (default: $TENSORLAKE_API_URL, config, https://api.tensorlake.ai)')
+    .option('--resume', 'resume the sandbox if it is suspended (at start and while running), then wait for it')
+    .option('--proxy-url <url>', 'talk to this sandbox proxy directly, without a lookup (default: $TENSORLAKE_SANDBOX_PROXY_URL, else the sandbox_url of the sandbox record)')
     .option('--proxy <url>', 'HTTP CONNECT proxy (default: $HTTPS_PROXY / $HTTP_PROXY, honouring $NO_PROXY)')
     .option('--address <addr>', 'bind address for specs (and -D) without one (default: 127.0.0.1 and ::1)')
     .option('--allow-insecure', 'allow http:// or ws:// to a proxy that is not on this machine')
     .option('--no-check', 'skip the startup check of the sandbox and ports')
     .addOption(new Option('--connect-timeout <seconds>', 'time allowed to open each tunnel, retries included').default(10_000, '10').argParser(seconds('--connect-timeout', 0.001)))
-    .addOption(new Option('--keepalive <seconds>', 'ping interval; 0 turns keepalive off').default(20_000, '20').argParser(seconds('--keepalive', 0)))
+    .addOption(new Option('--keepalive <seconds>', 'ping interval; 0 turns keepalive off').default(15_000, '15').argParser(seconds('--keepalive', 0)))
     .addOption(new Option('--linger <seconds>', 'after the local client half-closes, keep delivering until idle this long').default(2_000, '2').argParser(seconds('--linger', 0)))
     .addOption(new Option('--max-connections <n>', 'open tunnels at once; more wait').default(1024).argParser(count('--max-connections')))
-    .addOption(new Option('--wait [seconds]', `retry while nothing listens on the port yet (default ${DEFAULT_WAIT_SECONDS} s)`).argParser(seconds('--wait', 0.001)))
+    .addOption(new Option('--wait [seconds]', `retry while nothing listens on the port yet (default ${DEFAULT_WAIT_SECONDS} s); also bounds the wait for a pending sandbox (default 120 s)`).argParser(seconds('--wait', 0.001)))
     .addOption(new Option('-D, --proxy-port <[address:]port>', 'also listen on one port that speaks SOCKS5 and HTTP proxying into any sandbox (loopback unless an address is given)').argParser(proxyListen))
     .option('--stdio', 'relay stdin/stdout over one tunnel (SSH ProxyCommand); takes one remote port')
     .option('--json', 'one JSON event per line on stdout')
@@ -187,8 +203,13 @@ export function parseArgs(argv: string[]): ParseResult {
       specs,
       apiKey: o.apiKey,
       pat: o.pat,
+      apiUrl: o.apiUrl,
+      organizationId: o.organization,
+      projectId: o.project,
+      sandboxApiUrl: process.env.TENSORLAKE_SANDBOX_API_URL?.trim() || undefined,
+      resume: o.resume === true,
       // An empty variable means unset; an empty --proxy-url is a mistake, refused by resolveProxyTarget.
-      proxyUrl: o.proxyUrl ?? (process.env.TENSORLAKE_SANDBOX_PROXY_URL || undefined),
+      proxyUrl: o.proxyUrl ?? (process.env.TENSORLAKE_SANDBOX_PROXY_URL?.trim() || undefined),
       proxy: o.proxy,
       address: o.address,
       allowInsecure: o.allowInsecure === true,

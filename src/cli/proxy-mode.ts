@@ -1,9 +1,16 @@
-import { openProxy, type ProxyHandle, type TunnelOptions, type TunnelStats } from '../index.js';
+import { lookupBaseFor, openProxy, type ProxyHandle, type TunnelOptions, type TunnelStats } from '../index.js';
+import { lookupAgentFor, proxyAgentFor } from './http-proxy.js';
 import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
 
-/** Opens the -D listener with the same tunnel options as the port mappings. */
-export function openCliProxy(config: CliConfig, options: Omit<TunnelOptions, 'ports'>): Promise<ProxyHandle> {
+/**
+ * Opens the -D listener with the same tunnel options as the port mappings. Each proxied sandbox is
+ * looked up on its first connection; the HTTP proxy (if any) is chosen once, for the stand-in host.
+ */
+export async function openCliProxy(config: CliConfig, base: Omit<TunnelOptions, 'ports'>, out: Output): Promise<ProxyHandle> {
+  const lookup = lookupBaseFor(base);
+  const [agent, lookupAgent] = await Promise.all([proxyAgentFor(config, base, out), lookup === undefined ? undefined : lookupAgentFor(config, lookup, out)]);
+  const options = { ...base, ...(agent ? { agent } : {}), ...(lookupAgent ? { lookupAgent } : {}) };
   const listen = config.proxyListen ?? { port: 0 };
   const { sandbox: _standIn, address: specsAddress, ...tunnelOptions } = options;
   // -D's own address first, then --address, then loopback.

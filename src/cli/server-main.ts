@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { chalkStderr } from 'chalk';
-import { ErrorCodes, TunnelError, VERSION, createTunnelServer, isLoopbackHost, isTunnelError, registerSecret, type TunnelServerOptions } from '../index.js';
+import { ErrorCodes, TunnelError, VERSION, checkSandboxRecords, createTunnelServer, isLoopbackHost, isTunnelError, registerSecret, type SandboxRecordInput, type TunnelServerOptions } from '../index.js';
 import { exitCodeFor } from './exit-codes.js';
 import { untilStopSignal } from './signals.js';
 import { guardStdStreams } from './std-streams.js';
@@ -29,6 +29,17 @@ function readPem(path: string, what: string): string {
   }
 }
 
+function readSandboxes(path: string): SandboxRecordInput[] {
+  let records: unknown;
+  try {
+    records = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new TunnelError(ErrorCodes.USAGE, code ? `Cannot read the sandboxes file ${path} (${code})` : `The sandboxes file ${path} is not valid JSON`);
+  }
+  return checkSandboxRecords(records);
+}
+
 async function run(argv: string[]): Promise<number> {
   const program = new Command()
     .name('tl-tunnel-server')
@@ -41,6 +52,8 @@ async function run(argv: string[]): Promise<number> {
     .option('--key <file>', 'PEM private key for --cert')
     .option('--max-connections <n>', 'open tunnels at once', whole('--max-connections', 1), 1024)
     .option('--idle-timeout <ms>', 'close tunnels that received nothing for this long (0: never)', whole('--idle-timeout', 0), 0)
+    .option('--sandboxes <file>', 'serve a sandbox control plane (GET /sandboxes/<id-or-name>, POST /sandboxes/<id>/resume) over the records in this JSON file')
+    .option('--pat <token>', 'also accept this personal access token (requests must then name an organization and project)')
     .option('--json', 'print one JSON line when listening (url, port, token) on stdout', false)
     .version(VERSION, '-V, --version')
     .exitOverride()
@@ -62,6 +75,8 @@ async function run(argv: string[]): Promise<number> {
     allow: o.allow,
     maxConnections: o.maxConnections,
     idleTimeoutMs: o.idleTimeout,
+    ...(o.sandboxes ? { sandboxes: readSandboxes(o.sandboxes) } : {}),
+    ...(o.pat ? { pat: o.pat } : {}),
     ...(o.cert ? { tls: { cert: readPem(o.cert, 'certificate'), key: readPem(o.key, 'key') } } : {}),
   };
   let server;
@@ -76,10 +91,14 @@ async function run(argv: string[]): Promise<number> {
   }
   if (token === undefined) process.stderr.write(`Generated token: ${server.token}\n`);
   else registerSecret(token);
+  registerSecret(o.pat);
   if (!isLoopbackHost(server.host)) {
     process.stderr.write(`${chalkStderr.yellow('warning')} listening on ${server.host}, beyond this machine: anyone with the token reaches every port of this host\n`);
   }
-  process.stderr.write(`tl-tunnel-server listening on ${server.url}\nTry: TENSORLAKE_API_KEY=<token> tl-tunnel --proxy-url ${server.url} local <port>\n`);
+  const tryLine = o.sandboxes
+    ? `TENSORLAKE_API_KEY=<token> TENSORLAKE_SANDBOX_API_URL=${server.url} tl-tunnel <sandbox> <port>`
+    : `TENSORLAKE_API_KEY=<token> tl-tunnel --proxy-url ${server.url} local <port>`;
+  process.stderr.write(`tl-tunnel-server listening on ${server.url}\nTry: ${tryLine}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify({ event: 'listening', url: server.url, port: server.port, host: server.host, ...(token === undefined ? { token: server.token } : {}) })}\n`);
   await untilStopSignal();
   await Promise.race([server.close(), new Promise((resolve) => setTimeout(resolve, 900).unref())]);

@@ -3,6 +3,7 @@ import { ErrorCodes, TunnelError, forwardStream, parsePortSpec, type TunnelOptio
 import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
 import { exitCodeFor } from './exit-codes.js';
+import { prepareSandbox } from './sandbox.js';
 
 /** --stdio: stdin/stdout over one tunnel, for SSH's ProxyCommand and pipes. */
 export async function runStdio(config: CliConfig, options: Omit<TunnelOptions, 'ports'>, out: Output): Promise<number> {
@@ -11,8 +12,9 @@ export async function runStdio(config: CliConfig, options: Omit<TunnelOptions, '
   }
   const { remotePort } = parsePortSpec(config.specs[0] as string);
   const stream = Duplex.from({ readable: process.stdin, writable: process.stdout });
+  const prepared = await prepareSandbox(config, options, out, [remotePort]);
   const result = await forwardStream({
-    ...options,
+    ...prepared,
     remotePort,
     stream,
     onOpen: () => out.verbose(`Tunnel open: stdio -> ${options.sandbox}:${remotePort}`),

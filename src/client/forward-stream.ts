@@ -3,7 +3,7 @@ import { parsePortSpec } from '../config/port-spec.js';
 import { Relay, type RelayResult } from '../relay/relay.js';
 import type { RetryInfo } from './connect.js';
 import type { TunnelOptions } from './options.js';
-import { Upgrader } from './upgrader.js';
+import { checkUpgraderOptions, prepareUpgrader } from './prepare.js';
 
 export interface StreamTunnelOptions extends Omit<TunnelOptions, 'ports' | 'address' | 'check' | 'maxConnections'> {
   /** Port inside the sandbox. */
@@ -27,8 +27,9 @@ export interface StreamTunnelResult extends RelayResult {
  * closes; rejects with a TunnelError when the tunnel cannot be opened.
  */
 export async function forwardStream(options: StreamTunnelOptions): Promise<StreamTunnelResult> {
-  const upgrader = new Upgrader(options);
+  checkUpgraderOptions(options);
   const { remotePort } = parsePortSpec(`0:${String(options.remotePort)}`);
+  const upgrader = await prepareUpgrader(options);
   const ws = await upgrader.connect(remotePort, { onRetry: options.onRetry });
   return new Promise((resolve) => {
     const relay = new Relay(ws, options.stream, {

@@ -4,7 +4,8 @@ import { parseBindAddress, parsePortSpec, parsePortSpecs, type PortMapping } fro
 import { isLoopbackHost } from '../config/proxy-url.js';
 import { bindMapping, closeListeners, type BoundListener } from './listen.js';
 import type { TunnelOptions } from './options.js';
-import { Upgrader } from './upgrader.js';
+import type { Upgrader } from './upgrader.js';
+import { checkUpgraderOptions, prepareUpgrader } from './prepare.js';
 import type { RetryInfo } from './connect.js';
 import { ConnectionSet, closeUnused, formatHostPort, type Route, type TunnelEvents, type TunnelStats, type TunnelWarning } from './connections.js';
 
@@ -155,8 +156,10 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
  */
 export async function openTunnel(options: TunnelOptions): Promise<TunnelHandle> {
   if (options === null || typeof options !== 'object') throw usageError('openTunnel expects an options object: { sandbox, ports, credentials, ... }');
-  const upgrader = new Upgrader(options);
-  const tunnel = new Tunnel(upgrader, toMappings(options), options.onStartupRetry);
+  checkUpgraderOptions(options);
+  const mappings = toMappings(options);
+  const upgrader = await prepareUpgrader(options);
+  const tunnel = new Tunnel(upgrader, mappings, options.onStartupRetry);
   if (options.check !== false) await tunnel.check();
   await tunnel.listen();
   return tunnel;

@@ -3,6 +3,7 @@ import { usageError } from '../errors.js';
 import type { Credentials } from '../config/credentials.js';
 import type { PortMapping } from '../config/port-spec.js';
 import type { RetryInfo } from './connect.js';
+import type { ResolvedSandbox, SandboxStatusEvent } from '../sandbox/resolve.js';
 
 export interface TunnelOptions {
   /** Sandbox id or name. */
@@ -10,15 +11,30 @@ export interface TunnelOptions {
   /** One or more mappings, as objects or port-spec strings ("5432", "15432:5432", ":5432"). */
   ports: ReadonlyArray<PortMapping | string> | PortMapping | string;
   credentials: Credentials;
-  /** Proxy base URL; default https://<sandbox>.sandbox.tensorlake.ai. */
+  /**
+   * Explicit proxy base URL: talk to this proxy directly, with no lookup unless sandboxApiUrl is set.
+   * Default: the sandbox record's sandbox_url, found by a lookup.
+   */
   proxyUrl?: string;
+  /** Tensorlake API URL the lookup base is derived from (api.X -> sandbox.X). Default https://api.tensorlake.ai. */
+  apiUrl?: string;
+  /** Lookup base (GET <base>/sandboxes/<id-or-name>); wins over the one derived from apiUrl. */
+  sandboxApiUrl?: string;
+  /** Resume a suspended sandbox, at startup and when it is found suspended while tunnels run. */
+  resume?: boolean;
+  /** Lookup, waiting and resume progress (one line for a person each). */
+  onSandboxStatus?: (event: SandboxStatusEvent) => void;
+  /** A sandbox already resolved with resolveSandbox(): no lookup at open. */
+  resolvedSandbox?: ResolvedSandbox;
+  /** HTTP agent for the lookup requests (the upgrades use `agent`). */
+  lookupAgent?: Agent;
   /** Allow http:// / ws:// to a non-loopback proxy (the key then travels in clear text). */
   allowInsecure?: boolean;
   /** Bind address for mappings that name none; default loopback (127.0.0.1 and ::1). */
   address?: string;
   /** Budget for each upgrade, retries included. Default 10000. */
   connectTimeoutMs?: number;
-  /** WebSocket ping interval; 0 turns keepalive off. Default 20000. */
+  /** WebSocket ping interval; 0 turns keepalive off. Default 15000 (Tensorlake's SDKs ping every 15 s). */
   keepaliveMs?: number;
   /** After the local client half-closes, deliver until the tunnel has been idle this long. Default 2000. */
   lingerMs?: number;
@@ -26,7 +42,10 @@ export interface TunnelOptions {
   maxConnections?: number;
   /** Make one upgrade per mapping before listening. Default true. */
   check?: boolean;
-  /** Keep retrying 502 (service still starting) for this long, at startup and per connection. Default 0. */
+  /**
+   * Keep retrying 502 (service still starting) for this long, at startup and per connection. Default 0.
+   * Also bounds the wait for a pending or resumed sandbox to run (default 120 s when 0).
+   */
   waitMs?: number;
   /** HTTP agent for the upgrades (e.g. an HTTP CONNECT proxy agent). */
   agent?: Agent;
@@ -68,10 +87,16 @@ function checkShapes(options: TunnelOptions): void {
   if (o.credentials === null || typeof o.credentials !== 'object') {
     throw usageError('Invalid option credentials: expected an object such as { apiKey: process.env.TENSORLAKE_API_KEY }');
   }
-  for (const name of ['proxyUrl', 'address'] as const) {
+  for (const name of ['proxyUrl', 'address', 'apiUrl', 'sandboxApiUrl'] as const) {
     if (o[name] !== undefined && typeof o[name] !== 'string') throw usageError(`Invalid option ${name}: expected a string`);
   }
-  if (o.onStartupRetry !== undefined && typeof o.onStartupRetry !== 'function') throw usageError('Invalid option onStartupRetry: expected a function');
+  for (const name of ['onStartupRetry', 'onSandboxStatus'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'function') throw usageError(`Invalid option ${name}: expected a function`);
+  }
+  const r = o.resolvedSandbox as Record<string, unknown> | undefined;
+  if (r !== undefined && (r === null || typeof r !== 'object' || typeof r.id !== 'string' || typeof r.proxyUrl !== 'string')) {
+    throw usageError('Invalid option resolvedSandbox: expected what resolveSandbox() returned');
+  }
   if (o.headers !== undefined) {
     if (o.headers === null || typeof o.headers !== 'object') throw usageError('Invalid option headers: expected an object of header names to strings');
     for (const [name, value] of Object.entries(o.headers)) {
@@ -87,7 +112,7 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
   checkShapes(options);
   return {
     connectTimeoutMs: integer('connectTimeoutMs', options.connectTimeoutMs, 10_000, 1, 3_600_000),
-    keepaliveMs: integer('keepaliveMs', options.keepaliveMs, 20_000, 0, 3_600_000),
+    keepaliveMs: integer('keepaliveMs', options.keepaliveMs, 15_000, 0, 3_600_000),
     lingerMs: integer('lingerMs', options.lingerMs, 2_000, 0, 3_600_000),
     maxConnections: integer('maxConnections', options.maxConnections, 1024, 1, 1_000_000),
     waitMs: integer('waitMs', options.waitMs, 0, 0, 86_400_000),

@@ -9,6 +9,8 @@ export interface UpgradeContext {
   perSandboxHost: boolean;
   /** host:port of the HTTP CONNECT proxy the request went through, if any. */
   viaHttpProxy?: string;
+  /** What to do about a refused token, naming where it came from. */
+  authHint?: string;
 }
 
 interface ProxyBody {
@@ -57,7 +59,7 @@ export function statusError(status: number, bodyText: string, ctx: UpgradeContex
     case 403:
       return new TunnelError(
         ErrorCodes.AUTH,
-        `The sandbox proxy rejected the credentials (${status})${said}: set a valid key with TENSORLAKE_API_KEY or --api-key`,
+        `The sandbox proxy rejected the credentials (${status})${said}: ${ctx.authHint ?? 'set a valid key with TENSORLAKE_API_KEY or --api-key'}`,
         details,
       );
     case 404:

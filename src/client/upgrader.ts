@@ -2,10 +2,12 @@ import type { ClientRequest } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import type WebSocket from 'ws';
-import { credentialHeaders, type Credentials } from '../config/credentials.js';
-import { registerSecret } from '../errors.js';
+import { credentialHeaders, credentialsHint, type Credentials } from '../config/credentials.js';
+import { TunnelError, registerSecret } from '../errors.js';
 import { parseSandboxName } from '../config/sandbox-name.js';
-import { resolveProxyTarget, tunnelUrl, type ProxyTarget } from '../config/proxy-url.js';
+import { isLoopbackHost, resolveProxyTarget, tunnelUrl, type ProxyTarget } from '../config/proxy-url.js';
+import type { ResolvedSandbox } from '../sandbox/resolve.js';
+import type { SandboxWatch } from '../sandbox/watch.js';
 import { connectWebSocket, type RetryInfo } from './connect.js';
 import { resolveOptions, type ResolvedOptions, type TunnelOptions } from './options.js';
 import { VERSION } from '../version.js';
@@ -29,7 +31,18 @@ export class Upgrader {
    */
   private readonly tlsAgent: HttpsAgent | undefined;
 
-  constructor(private readonly options: UpgraderOptions) {
+  /** Where the upgrades go: the sandbox's canonical id, proxy base and routing hint. */
+  readonly resolved: ResolvedSandbox;
+
+  /**
+   * `resolved` comes from resolveSandbox() (prepareUpgrader does that); without it the upgrades go
+   * to options.proxyUrl, or the default per-sandbox host, with the sandbox name as the id.
+   */
+  constructor(
+    private readonly options: UpgraderOptions,
+    resolved?: ResolvedSandbox,
+    private readonly watch?: SandboxWatch,
+  ) {
     // Before any validation: its messages quote what they reject, and a key pasted into the wrong
     // option must come out redacted.
     const given = (options as { credentials?: unknown }).credentials as Credentials | null | undefined;
@@ -37,11 +50,16 @@ export class Upgrader {
     registerSecret(typeof given?.pat === 'string' ? given.pat : undefined);
     this.sandbox = parseSandboxName(options.sandbox);
     this.settings = resolveOptions(options as TunnelOptions);
-    this.target = resolveProxyTarget(this.sandbox, options.proxyUrl, options.allowInsecure);
+    this.resolved = resolved ?? options.resolvedSandbox ?? { requested: this.sandbox, id: this.sandbox, status: 'unknown', proxyUrl: options.proxyUrl ?? '', proxyUrlSource: 'explicit', lookedUp: false };
+    const { id, routingHint } = this.resolved;
+    this.target = resolveProxyTarget(id, this.resolved.proxyUrl === '' ? undefined : this.resolved.proxyUrl, options.allowInsecure);
     this.headers = {
       ...options.headers,
       'user-agent': `tl-tunnel/${VERSION}`,
-      'x-tensorlake-sandbox-id': this.sandbox,
+      'x-tensorlake-sandbox-id': id,
+      ...(routingHint ? { 'x-tensorlake-route-hint': routingHint } : {}),
+      // A local proxy routes on the Host name, as Tensorlake's local stack does.
+      ...(isLoopbackHost(this.target.hostname) ? { host: `${id}.local` } : {}),
       ...credentialHeaders(options.credentials),
     };
     // One secure context too: tls.connect would otherwise build one (root store included) per upgrade.
@@ -59,7 +77,22 @@ export class Upgrader {
     return tunnelUrl(this.target, remotePort);
   }
 
-  connect(remotePort: number, opts: { signal?: AbortSignal; waitMs?: number; onRetry?: (info: RetryInfo) => void } = {}): Promise<WebSocket> {
+  /**
+   * Opens one tunnel WebSocket. When it fails with 404 or 502 and the sandbox can be looked up, the
+   * error says why (suspended, terminated); a sandbox resumed meanwhile gets one more try.
+   */
+  async connect(remotePort: number, opts: { signal?: AbortSignal; waitMs?: number; onRetry?: (info: RetryInfo) => void } = {}): Promise<WebSocket> {
+    try {
+      return await this.connectOnce(remotePort, opts);
+    } catch (err) {
+      if (!this.watch || !(err instanceof TunnelError) || opts.signal?.aborted) throw err;
+      const verdict = await this.watch.explain(err);
+      if (!verdict.retry || opts.signal?.aborted) throw verdict.retry ? err : verdict.error;
+      return this.connectOnce(remotePort, opts);
+    }
+  }
+
+  private connectOnce(remotePort: number, opts: { signal?: AbortSignal; waitMs?: number; onRetry?: (info: RetryInfo) => void }): Promise<WebSocket> {
     return connectWebSocket({
       url: this.url(remotePort),
       headers: this.headers,
@@ -69,6 +102,7 @@ export class Upgrader {
         host: this.target.hostname,
         perSandboxHost: this.target.perSandboxHost,
         viaHttpProxy: describeProxyAgent(this.options.agent),
+        authHint: credentialsHint(this.options.credentials),
       },
       timeoutMs: this.settings.connectTimeoutMs,
       waitMs: opts.waitMs ?? this.settings.waitMs,

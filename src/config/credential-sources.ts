@@ -1,115 +1,150 @@
-import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { ErrorCodes, TunnelError, registerSecret } from '../errors.js';
 import type { Credentials } from './credentials.js';
+import { credentialsFilePathIn, findLocalConfig, globalConfigPath, loadToml, nested, text } from './config-files.js';
+import { loadStoredCredentials, normaliseApiUrl } from './stored-credentials.js';
 
 export const DEFAULT_API_URL = 'https://api.tensorlake.ai';
 
-// The TOML parser is needed only when the `tl login` file exists: load it then, synchronously,
-// instead of on every start.
-const require = createRequire(import.meta.url);
-const parseToml = (text: string): unknown => (require('smol-toml') as typeof import('smol-toml')).parse(text);
-
 export interface CredentialInputs {
+  /** --api-url */
+  apiUrl?: string;
   /** --api-key */
   apiKey?: string;
   /** --pat */
   pat?: string;
+  /** --organization */
+  organizationId?: string;
+  /** --project */
+  projectId?: string;
   /** Environment to read TENSORLAKE_* from; default process.env. */
   env?: NodeJS.ProcessEnv;
-  /** Home directory holding .config/tensorlake/credentials.toml; default os.homedir(). */
+  /** Home directory holding .config/tensorlake/; default os.homedir(). */
   home?: string;
+  /** Where the search for .tensorlake/config.toml starts; default process.cwd(). */
+  cwd?: string;
+}
+
+/** Where each setting came from: a flag, an environment variable, a file path or "default" (never a value). */
+export interface CredentialSourceNames {
+  apiUrl: string;
+  token?: string;
+  organizationId?: string;
+  projectId?: string;
 }
 
 export interface ResolvedCredentials {
+  /** What authenticates: the API key if there is one from any source, else the PAT. */
   credentials: Credentials;
-  /** Where the secret came from, e.g. "--api-key" or "TENSORLAKE_PAT" (never the secret). */
+  /** Where the token came from, e.g. "--api-key" or a file path; "none" when there is none. */
   source: string;
+  /** The API URL, normalised as `tl` does. */
+  apiUrl: string;
+  sources: CredentialSourceNames;
+  /** The config files that were found (read or not). */
+  files: { local?: string; global: string; credentials: string };
   warnings: string[];
 }
 
 export function credentialsFilePath(home = homedir()): string {
-  return join(home, '.config', 'tensorlake', 'credentials.toml');
+  return credentialsFilePathIn(home);
 }
 
-/** Table keys are API URLs; compare them without trailing slashes and with a lower-case origin. */
-function normaliseApiUrl(url: string): string {
-  try {
-    const parsed = new URL(url.trim());
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`.toLowerCase();
-  } catch {
-    return url.trim().replace(/\/+$/, '').toLowerCase();
-  }
-}
+type Found = { value: string; source: string } | undefined;
 
-interface FileEntry {
-  token?: string;
-  organization?: string;
-  project?: string;
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-/** Reads the `tl login` file: the table for `apiUrl`, else the legacy top-level token. */
-function readCredentialsFile(path: string, apiUrl: string, warnings: string[]): FileEntry | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    warnings.push(`Cannot read ${path} (${code ?? 'error'}); ignoring it`);
-    return undefined;
+function first(...candidates: [unknown, string][]): Found {
+  for (const [value, source] of candidates) {
+    const v = text(value);
+    if (v !== undefined) return { value: v, source };
   }
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseToml(text) as Record<string, unknown>;
-  } catch {
-    // The parser's message may quote the file, and so the token: say only where it is.
-    warnings.push(`${path} is not valid TOML; ignoring it (run tl login again)`);
-    return undefined;
-  }
-  if (process.platform !== 'win32') {
-    try {
-      if ((statSync(path).mode & 0o077) !== 0) warnings.push(`${path} is readable by other users: run chmod 600 ${path}`);
-    } catch {
-      // Read a moment ago; a failing stat changes nothing about the token.
-    }
-  }
-  const wanted = normaliseApiUrl(apiUrl);
-  for (const [key, value] of Object.entries(doc)) {
-    if (value !== null && typeof value === 'object' && !Array.isArray(value) && normaliseApiUrl(key) === wanted) {
-      const table = value as Record<string, unknown>;
-      return { token: str(table.token), organization: str(table.organization), project: str(table.project) };
-    }
-  }
-  const token = str(doc.token);
-  return token ? { token, organization: str(doc.organization), project: str(doc.project) } : undefined;
+  return undefined;
 }
 
 /**
- * Finds the credentials the way Tensorlake's tools do: flag, then environment, then the file that
- * `tl login` wrote; at each level an API key wins over a personal access token.
+ * Resolves the API URL, the token and the scope exactly as Tensorlake's CLI `tl` does:
+ * flags, then environment, then the nearest .tensorlake/config.toml, then the global config, then
+ * the token `tl login` stored for that API URL. An API key from any source beats a PAT from any
+ * source. Never throws for a bad file: it becomes a warning naming the file.
  */
 export function resolveCredentials(inputs: CredentialInputs = {}): ResolvedCredentials {
   const env = inputs.env ?? process.env;
+  const home = inputs.home ?? homedir();
   const warnings: string[] = [];
-  const org = str(env.TENSORLAKE_ORGANIZATION_ID);
-  const project = str(env.TENSORLAKE_PROJECT_ID);
-  const withIds = (c: Credentials, source: string, file?: FileEntry): ResolvedCredentials => ({
-    credentials: { ...c, organizationId: org ?? file?.organization, projectId: project ?? file?.project },
-    source,
+  const localPath = findLocalConfig(inputs.cwd ?? process.cwd());
+  const globalPath = globalConfigPath(home);
+  const credentialsPath = credentialsFilePathIn(home);
+  const local = loadToml(localPath, warnings, 'project config');
+  const global = loadToml(globalPath, warnings, 'global config');
+
+  const apiUrlFound = first(
+    [inputs.apiUrl, '--api-url'],
+    [env.TENSORLAKE_API_URL, 'TENSORLAKE_API_URL'],
+    [nested(local, 'tensorlake.api_url'), localPath ?? ''],
+    [nested(global, 'tensorlake.api_url'), globalPath],
+  );
+  const apiUrl = normaliseApiUrl(apiUrlFound?.value ?? DEFAULT_API_URL);
+  const apiKey = first(
+    [inputs.apiKey, '--api-key'],
+    [env.TENSORLAKE_API_KEY, 'TENSORLAKE_API_KEY'],
+    [nested(local, 'tensorlake.apikey'), localPath ?? ''],
+    [nested(global, 'tensorlake.apikey'), globalPath],
+  );
+  const patGiven = first([inputs.pat, '--pat'], [env.TENSORLAKE_PAT, 'TENSORLAKE_PAT']);
+  // The stored login is read only when it could matter: it is the one file that holds a token.
+  const stored = apiKey === undefined && patGiven === undefined ? loadStoredCredentials(credentialsPath, apiUrl, warnings) : undefined;
+  const pat = patGiven ?? (stored ? { value: stored.token, source: credentialsPath } : undefined);
+  for (const s of [apiKey, pat]) registerSecret(s?.value);
+
+  // A PAT given by flag or environment names its own scope: a stored one belongs to another login.
+  const storedScope = patGiven === undefined ? stored : undefined;
+  const flagOrg = first([inputs.organizationId, '--organization']);
+  const flagProject = first([inputs.projectId, '--project']);
+  const org = apiKey
+    ? flagOrg
+    : (flagOrg ?? first([env.TENSORLAKE_ORGANIZATION_ID, 'TENSORLAKE_ORGANIZATION_ID'], [storedScope?.organization, credentialsPath], [local?.organization, localPath ?? '']));
+  const project = apiKey
+    ? flagProject
+    : (flagProject ?? first([env.TENSORLAKE_PROJECT_ID, 'TENSORLAKE_PROJECT_ID'], [storedScope?.project, credentialsPath], [local?.project, localPath ?? '']));
+
+  const token = apiKey ?? pat;
+  const credentials: Credentials = {
+    ...(apiKey ? { apiKey: apiKey.value } : pat ? { pat: pat.value } : {}),
+    ...(org ? { organizationId: org.value } : {}),
+    ...(project ? { projectId: project.value } : {}),
+    ...(token ? { source: token.source } : {}),
+  };
+  return {
+    credentials,
+    source: token?.source ?? 'none',
+    apiUrl,
+    sources: {
+      apiUrl: apiUrlFound?.source ?? 'default',
+      ...(token ? { token: token.source } : {}),
+      ...(org ? { organizationId: org.source } : {}),
+      ...(project ? { projectId: project.source } : {}),
+    },
+    files: { ...(localPath ? { local: localPath } : {}), global: globalPath, credentials: credentialsPath },
     warnings,
-  });
-  if (str(inputs.apiKey)) return withIds({ apiKey: inputs.apiKey }, '--api-key');
-  if (str(inputs.pat)) return withIds({ pat: inputs.pat }, '--pat');
-  if (str(env.TENSORLAKE_API_KEY)) return withIds({ apiKey: env.TENSORLAKE_API_KEY }, 'TENSORLAKE_API_KEY');
-  if (str(env.TENSORLAKE_PAT)) return withIds({ pat: env.TENSORLAKE_PAT }, 'TENSORLAKE_PAT');
-  const path = credentialsFilePath(inputs.home);
-  const file = readCredentialsFile(path, str(env.TENSORLAKE_API_URL) ?? DEFAULT_API_URL, warnings);
-  if (file?.token) return withIds({ pat: file.token }, path, file);
-  return { credentials: {}, source: 'none', warnings };
+  };
+}
+
+/**
+ * Refuses credentials that cannot work: none at all, or a PAT without the organization and project
+ * it must name (an API key names its own project).
+ */
+export function checkResolvedCredentials(resolved: ResolvedCredentials): void {
+  const c = resolved.credentials;
+  if (!c.apiKey && !c.pat) {
+    throw new TunnelError(
+      ErrorCodes.NO_CREDENTIALS,
+      'No API key: set TENSORLAKE_API_KEY or pass --api-key (e.g. export TENSORLAKE_API_KEY=tl_apiKey_...), put apikey under [tensorlake] in .tensorlake/config.toml, or run tl login',
+    );
+  }
+  if (c.apiKey) return;
+  const missing = [c.organizationId ? '' : 'an organization', c.projectId ? '' : 'a project'].filter(Boolean);
+  if (missing.length === 0) return;
+  throw new TunnelError(
+    ErrorCodes.NO_CREDENTIALS,
+    `The personal access token from ${resolved.source} needs ${missing.join(' and ')}: pass --organization and --project, set TENSORLAKE_ORGANIZATION_ID and TENSORLAKE_PROJECT_ID, add organization and project to .tensorlake/config.toml, or run tl login and select a project (an API key needs neither)`,
+  );
 }

@@ -10,6 +10,19 @@ export interface Credentials {
   organizationId?: string;
   /** Sent as X-Forwarded-Project-Id. */
   projectId?: string;
+  /** Where the token came from ("--api-key", "TENSORLAKE_PAT", a file path), named when it is refused. */
+  source?: string;
+}
+
+/** What to tell a person whose token was refused: the place it really came from. */
+export function credentialsHint(credentials: Credentials): string {
+  const what = credentials.apiKey ? 'API key' : 'access token';
+  const source = credentials.source;
+  if (source === undefined) return 'set a valid key with TENSORLAKE_API_KEY or --api-key';
+  if (source.endsWith('credentials.toml')) return `the ${what} stored by tl login (${source}) was refused: run tl login again, or set TENSORLAKE_API_KEY`;
+  if (source.startsWith('-')) return `the ${what} from ${source} was refused: check ${source}`;
+  if (/^[A-Z_]+$/.test(source)) return `the ${what} from ${source} was refused: check ${source} (or pass ${credentials.apiKey ? '--api-key' : '--pat'})`;
+  return `the ${what} from ${source} was refused: check apikey under [tensorlake] in ${source}`;
 }
 
 // Header values must not smuggle in extra headers; keys are opaque tokens without spaces.
@@ -24,7 +37,7 @@ export function credentialHeaders(credentials: Credentials): Record<string, stri
   registerSecret(credentials.apiKey);
   registerSecret(credentials.pat);
   if (!TOKEN.test(token)) {
-    throw new TunnelError(ErrorCodes.USAGE, `The ${credentials.apiKey ? 'API key' : 'access token'} contains spaces or control characters: check TENSORLAKE_API_KEY or --api-key`);
+    throw new TunnelError(ErrorCodes.USAGE, `The ${credentials.apiKey ? 'API key' : 'access token'} contains spaces or control characters: check ${credentials.source ?? 'TENSORLAKE_API_KEY or --api-key'}`);
   }
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };
   for (const [name, value, header] of [

@@ -1,6 +1,7 @@
 import type WebSocket from 'ws';
 import type { RetryInfo } from '../client/connect.js';
 import { Upgrader, type UpgraderOptions } from '../client/upgrader.js';
+import { resolveSandbox } from '../sandbox/resolve.js';
 
 /** Where tunnels to one sandbox go: what the proxy needs from a sandbox once it is resolved. */
 export interface SandboxRoute {
@@ -15,11 +16,31 @@ export type ResolveRoute = (sandbox: string) => Promise<SandboxRoute>;
 const MAX_CACHED = 1000;
 
 /**
- * The one place a proxied host name becomes a tunnel route: today one Upgrader per sandbox (the
- * sandbox proxy resolves ids and names itself); a control-plane lookup slots in here. Successes are
- * cached, failures are not (the next connection asks again).
+ * Finds a sandbox the way forwarded ports do (the control-plane lookup, statuses, --resume, or the
+ * explicit proxy base), then opens its tunnels through one Upgrader.
  */
-export function cachedRoutes(options: Omit<UpgraderOptions, 'sandbox'>, resolve: ResolveRoute = async (sandbox) => new Upgrader({ ...options, sandbox })): ResolveRoute {
+function lookedUpRoutes(options: Omit<UpgraderOptions, 'sandbox'>): ResolveRoute {
+  return async (sandbox) => {
+    const resolved = await resolveSandbox({
+      sandbox,
+      credentials: options.credentials,
+      apiUrl: options.apiUrl,
+      sandboxApiUrl: options.sandboxApiUrl,
+      proxyUrl: options.proxyUrl,
+      allowInsecure: options.allowInsecure,
+      resume: options.resume,
+      ...(options.waitMs ? { waitMs: options.waitMs } : {}),
+      agent: options.lookupAgent,
+    });
+    return new Upgrader({ ...options, sandbox }, resolved);
+  };
+}
+
+/**
+ * The one place a proxied host name becomes a tunnel route. Successes are cached, failures are not
+ * (the next connection asks again).
+ */
+export function cachedRoutes(options: Omit<UpgraderOptions, 'sandbox'>, resolve: ResolveRoute = lookedUpRoutes(options)): ResolveRoute {
   const cache = new Map<string, Promise<SandboxRoute>>();
   return (sandbox) => {
     let route = cache.get(sandbox);

@@ -10,6 +10,7 @@ import { Relay, type RelayResult } from '../relay/relay.js';
 import { generateToken, makeAuthChecker } from './auth.js';
 import { replyJson } from './http-reply.js';
 import { parseTargetPort } from './parse-port.js';
+import { ControlPlane, type SandboxRecordInput } from './control-plane.js';
 
 export interface TunnelServerOptions {
   /** Address to listen on. Default 127.0.0.1. */
@@ -36,6 +37,13 @@ export interface TunnelServerOptions {
    * reading to EOF (HTTP/1.0, `nc`) sees the end at once.
    */
   lingerMs?: number;
+  /**
+   * Serve a sandbox control plane over these records (GET /sandboxes/<id-or-name>, POST .../resume),
+   * and refuse tunnels to sandboxes that are unknown (404) or not running (502).
+   */
+  sandboxes?: readonly SandboxRecordInput[];
+  /** A personal access token also accepted; requests with it must carry the organization and project headers. */
+  pat?: string;
 }
 
 export interface ServerTunnelEnd extends RelayResult {
@@ -46,6 +54,8 @@ export interface ServerTunnelEnd extends RelayResult {
 export interface TunnelServerEvents {
   /** Every upgrade request, before it is judged (tests read its headers). */
   request: [IncomingMessage];
+  /** Every control-plane request (/sandboxes/...), when the server has one. */
+  control: [IncomingMessage];
   /** A request refused with this status. */
   reject: [{ status: number; error: string; code: string; url: string }];
   open: [{ id: number; port: number }];
@@ -74,6 +84,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly isAuthorized: (header: string | undefined) => boolean;
+  private readonly controlPlane: ControlPlane | undefined;
   private readonly relays = new Set<Relay>();
   private readonly lastHeard = new Map<Relay, number>();
   private pending = 0;
@@ -88,7 +99,8 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
   ) {
     super();
     this.token = options.token ?? generateToken();
-    this.isAuthorized = makeAuthChecker(this.token);
+    this.controlPlane = options.sandboxes || options.pat ? new ControlPlane(options.sandboxes, { token: this.token, pat: options.pat, selfUrl: () => this.url }) : undefined;
+    this.isAuthorized = this.controlPlane ? (h) => this.controlPlane?.authorized(h) === true : makeAuthChecker(this.token);
     const headersTimeout = options.headersTimeoutMs ?? 10_000;
     const serverOptions = {
       headersTimeout,
@@ -102,6 +114,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
       : createHttpServer(serverOptions);
     this.wss = new WebSocketServerClass({ noServer: true, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
     this.http.on('request', (req, res) => {
+      if (this.controlPlane?.handle(req, res)) return void this.emit('control', req);
       const tunnel = req.url?.startsWith(TUNNEL_PATH) === true;
       const body = JSON.stringify(tunnel ? { error: 'WebSocket upgrade required', code: 'UPGRADE_REQUIRED' } : { error: 'Not found', code: 'NOT_FOUND' });
       res.writeHead(tunnel ? 426 : 404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
@@ -159,6 +172,8 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
     const path = query < 0 ? requestTarget : requestTarget.slice(0, query);
     if (path !== TUNNEL_PATH) return this.reject(socket, req, 404, `No such endpoint; tunnels are at ${TUNNEL_PATH}`, 'NOT_FOUND');
     if (!this.isAuthorized(req.headers.authorization)) return this.reject(socket, req, 401, 'Missing or invalid bearer token', 'UNAUTHORIZED');
+    const refused = this.controlPlane?.refuseTunnel(req);
+    if (refused) return this.reject(socket, req, refused.status, refused.error, refused.code);
     const port = parseTargetPort(new URLSearchParams(query < 0 ? '' : requestTarget.slice(query + 1)));
     if (port === undefined) return this.reject(socket, req, 400, 'port must be one integer from 1 to 65535', 'INVALID_PORT');
     if (this.options.allow && !this.options.allow.includes(port)) return this.reject(socket, req, 400, `port ${port} is not allowed on this server`, 'PORT_NOT_ALLOWED');

@@ -66,7 +66,7 @@ export function startServer(options = {}) {
 /** Environment for CLI children: the canary key, no colours, nothing inherited that changes behaviour. */
 export function cliEnv(extra = {}) {
   const env = { ...process.env, TENSORLAKE_API_KEY: CANARY_KEY, NO_COLOR: '1', HOME: process.env.TL_TEST_HOME ?? '/nonexistent-home' };
-  for (const name of ['TENSORLAKE_PAT', 'TENSORLAKE_SANDBOX_PROXY_URL', 'TENSORLAKE_ORGANIZATION_ID', 'TENSORLAKE_PROJECT_ID', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy', 'FORCE_COLOR']) delete env[name];
+  for (const name of ['TENSORLAKE_PAT', 'TENSORLAKE_SANDBOX_PROXY_URL', 'TENSORLAKE_API_URL', 'TENSORLAKE_SANDBOX_API_URL', 'TENSORLAKE_ORGANIZATION_ID', 'TENSORLAKE_PROJECT_ID', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy', 'FORCE_COLOR']) delete env[name];
   return { ...env, ...extra };
 }
 
@@ -79,11 +79,12 @@ function assertNoCanary(text, where) {
  * Runs the CLI to completion. Returns { code, stdout, stderr }. Fails the test if the canary key
  * shows up in either stream. Kills the child after `timeoutMs`.
  */
-export function runCli(args, { env = {}, timeoutMs = 20_000, input, bin = CLI, uid, gid } = {}) {
+export function runCli(args, { env = {}, timeoutMs = 20_000, input, bin = CLI, uid, gid, cwd } = {}) {
   return new Promise((resolve, reject) => {
     // uid/gid: run as another user (root cannot meet "permission denied" on a low port).
     const ids = uid === undefined ? {} : { uid, gid: gid ?? uid };
-    const child = spawn(process.execPath, [bin, ...args], { env: cliEnv(env), stdio: ['pipe', 'pipe', 'pipe'], ...ids });
+    // cwd: where the search for .tensorlake/config.toml starts.
+    const child = spawn(process.execPath, [bin, ...args], { env: cliEnv(env), stdio: ['pipe', 'pipe', 'pipe'], cwd, ...ids });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
@@ -110,8 +111,8 @@ export function runCli(args, { env = {}, timeoutMs = 20_000, input, bin = CLI, u
  * Starts the CLI as a long-running forwarder with --json and waits for one `listening` event per
  * mapping. Returns { child, events, ports, stop(signal) } where stop resolves to { code, stdout, stderr }.
  */
-export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_000, bin = CLI } = {}) {
-  const child = spawn(process.execPath, [bin, '--json', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_000, bin = CLI, cwd } = {}) {
+  const child = spawn(process.execPath, [bin, '--json', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'], cwd });
   let stdout = '';
   let stderr = '';
   const events = [];
