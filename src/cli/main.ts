@@ -62,6 +62,7 @@ async function run(argv: string[]): Promise<number> {
       lingerMs: config.lingerMs,
       maxConnections: config.maxConnections,
       waitMs: config.waitMs,
+      prewarm: config.prewarm,
     };
     const agent = await proxyAgentFor(config, options, out);
     if (agent) options.agent = agent;

@@ -27,7 +27,8 @@ export interface StreamTunnelResult extends RelayResult {
  * closes; rejects with a TunnelError when the tunnel cannot be opened.
  */
 export async function forwardStream(options: StreamTunnelOptions): Promise<StreamTunnelResult> {
-  const upgrader = new Upgrader(options);
+  // One connection only: a warm socket would be opened to replace it and never used.
+  const upgrader = new Upgrader({ ...options, prewarm: false });
   const { remotePort } = parsePortSpec(`0:${String(options.remotePort)}`);
   const ws = await upgrader.connect(remotePort, { onRetry: options.onRetry });
   return new Promise((resolve) => {

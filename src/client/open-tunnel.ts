@@ -120,6 +120,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
         }
       }
     } catch (err) {
+      this.upgrader.close();
       await closeListeners(this.bound);
       throw err;
     }
@@ -137,6 +138,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const stopped = closeListeners(this.bound);
+      this.upgrader.close();
       await Promise.all([stopped, this.connections.close()]);
     })();
     return this.closing;
@@ -151,7 +153,14 @@ export async function openTunnel(options: TunnelOptions): Promise<TunnelHandle> 
   if (options === null || typeof options !== 'object') throw usageError('openTunnel expects an options object: { sandbox, ports, credentials, ... }');
   const upgrader = new Upgrader(options);
   const tunnel = new Tunnel(upgrader, toMappings(options), options.onStartupRetry);
-  if (options.check !== false) await tunnel.check();
+  // Warm connections start opening now, so the check's upgrade goes out on one that is on its way.
+  upgrader.prewarm();
+  try {
+    if (options.check !== false) await tunnel.check();
+  } catch (err) {
+    upgrader.close();
+    throw err;
+  }
   await tunnel.listen();
   return tunnel;
 }

@@ -1,0 +1,237 @@
+import type { Socket } from 'node:net';
+
+export interface WarmSettings {
+  /** Most warm sockets held at once. */
+  max: number;
+  /** After this long without a new connection the pool drains and opens nothing more. */
+  idleMs: number;
+}
+
+/** Opens one connection to the proxy; resolves once it could carry the upgrade (TCP, TLS, CONNECT done). */
+export type Opener = () => Promise<Socket>;
+
+interface Entry {
+  born: number;
+  /** Set once the connection is ready; until then the entry is still opening. */
+  socket?: Socket;
+  opening: Promise<Socket>;
+  detach?: () => void;
+}
+
+/** A socket handed out: ready now, or still opening (the upgrade waits for it). */
+export type Taken = { socket: Socket; opening?: undefined } | { socket?: undefined; opening: Promise<Socket> };
+
+/** Openings not caused by a connection (replacing sockets the proxy closed): at most this many a minute. */
+const REFILLS_PER_MINUTE = 3;
+const MINUTE = 60_000;
+/** Connections this close together count as one burst (a browser opens its 6 at once). */
+const BURST_WINDOW_MS = 1000;
+/** A socket this close to the proxy's learned idle limit is closed rather than raced against it. */
+const LIMIT_MARGIN = 0.8;
+
+function noop(): void {}
+
+/**
+ * Connections to one proxy base, opened ahead of need and never written to until taken. Kept while
+ * connections arrive, sized to recent bursts, drained after a quiet period; sockets the proxy closes
+ * are replaced a few times a minute at most, and each such close shrinks the pool.
+ */
+export class WarmPool {
+  private readonly entries: Entry[] = [];
+  private lastDemand = -Infinity;
+  private demands: number[] = [];
+  /** Adaptive cap: shrinks when the proxy closes warm sockets, grows back when they get used. */
+  private limit: number;
+  /** Openings allowed at once (one per connection that took or missed a socket). */
+  private credits = 0;
+  private refills: number[] = [];
+  private learnedLimitMs = Infinity;
+  private quietTimer: NodeJS.Timeout | undefined;
+  private refillTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Counters for tests and the verbose log. */
+  readonly counts = { opened: 0, taken: 0, proxyClosed: 0 };
+
+  constructor(
+    private readonly settings: WarmSettings,
+    private readonly open: Opener,
+  ) {
+    this.limit = settings.max;
+  }
+
+  /** A connection is about to be opened: hand over the most advanced warm socket, if any. */
+  take(): Taken | undefined {
+    if (this.closed || this.settings.max === 0) return undefined;
+    const now = Date.now();
+    this.noteDemand(now);
+    let found: Entry | undefined;
+    // Newest ready first (least likely to have been closed); else the opening that started first.
+    for (let i = this.entries.length - 1; i >= 0 && !found; i -= 1) {
+      const e = this.entries[i] as Entry;
+      if (e.socket === undefined) continue;
+      if (e.socket.destroyed || now - e.born >= this.learnedLimitMs * LIMIT_MARGIN) {
+        this.remove(e);
+        e.socket.destroy();
+        continue;
+      }
+      found = e;
+    }
+    found ??= this.entries.find((e) => e.socket === undefined);
+    this.credits += 1;
+    if (found === undefined) {
+      this.fill();
+      return undefined;
+    }
+    this.remove(found);
+    this.counts.taken += 1;
+    found.detach?.();
+    this.fill();
+    if (found.socket) {
+      found.socket.ref();
+      return { socket: found.socket };
+    }
+    return { opening: found.opening.then((s) => (s.ref(), s)) };
+  }
+
+  /** Starts warming before any connection (e.g. while the startup check runs). */
+  start(): void {
+    if (this.closed || this.settings.max === 0) return;
+    this.noteDemand(Date.now());
+    this.credits += 1;
+    this.fill();
+  }
+
+  /** A taken socket carried its upgrade: the proxy does not mind warm sockets, let the pool grow back. */
+  used(): void {
+    this.limit = Math.min(this.settings.max, this.limit + 1);
+  }
+
+  /** Closes every warm socket; nothing is opened afterwards. Safe to call more than once. */
+  close(): void {
+    this.closed = true;
+    this.drain();
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  private noteDemand(now: number): void {
+    this.lastDemand = now;
+    this.demands = this.demands.filter((t) => now - t < this.settings.idleMs);
+    this.demands.push(now);
+    if (this.demands.length > 64) this.demands.shift();
+    this.quietTimer ??= setTimeout(() => this.onQuiet(), this.settings.idleMs).unref();
+  }
+
+  private onQuiet(): void {
+    this.quietTimer = undefined;
+    const left = this.lastDemand + this.settings.idleMs - Date.now();
+    if (left > 0) this.quietTimer = setTimeout(() => this.onQuiet(), left).unref();
+    else this.drain();
+  }
+
+  /** How many sockets to hold: the largest recent burst, at least one, within the adaptive cap. */
+  private wanted(now: number): number {
+    if (this.closed || now - this.lastDemand >= this.settings.idleMs) return 0;
+    let burst = 1;
+    for (let i = 0, j = 0; i < this.demands.length; i += 1) {
+      while ((this.demands[i] as number) - (this.demands[j] as number) > BURST_WINDOW_MS) j += 1;
+      burst = Math.max(burst, i - j + 1);
+    }
+    return Math.min(this.limit, burst);
+  }
+
+  private fill(): void {
+    const now = Date.now();
+    let missing = this.wanted(now) - this.entries.length;
+    this.refills = this.refills.filter((t) => now - t < MINUTE);
+    while (missing > 0) {
+      if (this.credits > 0) this.credits -= 1;
+      else if (this.refills.length < REFILLS_PER_MINUTE) this.refills.push(now);
+      else {
+        this.scheduleRefill(now);
+        break;
+      }
+      this.add(now);
+      missing -= 1;
+    }
+    // Credits are for replacing at once what was just used, not a reserve for later.
+    this.credits = 0;
+  }
+
+  private scheduleRefill(now: number): void {
+    if (this.refillTimer !== undefined) return;
+    const at = (this.refills[0] ?? now) + MINUTE;
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = undefined;
+      this.fill();
+    }, Math.max(0, at - now)).unref();
+  }
+
+  private add(now: number): void {
+    this.counts.opened += 1;
+    const opening = this.open();
+    const entry: Entry = { born: now, opening };
+    this.entries.push(entry);
+    opening.then(
+      (socket) => {
+        socket.on('error', noop);
+        if (!this.entries.includes(entry)) return;
+        entry.socket = socket;
+        entry.born = Date.now();
+        this.watch(entry, socket);
+      },
+      () => {
+        // The proxy could not be reached: the next connection connects (and reports) itself.
+        if (this.remove(entry)) this.lost();
+      },
+    );
+    // Taken while opening, the taker gets the failure; otherwise nobody waits for it.
+    opening.catch(noop);
+  }
+
+  /** Until taken, anything from the proxy (bytes, FIN, reset) means the socket is gone. */
+  private watch(entry: Entry, socket: Socket): void {
+    socket.unref();
+    const onGone = (): void => {
+      entry.detach?.();
+      socket.destroy();
+      if (!this.remove(entry)) return;
+      this.counts.proxyClosed += 1;
+      // A proxy closing idle connections: learn after how long, and hold fewer.
+      this.learnedLimitMs = Math.min(this.learnedLimitMs, Math.max(1, Date.now() - entry.born));
+      this.limit = Math.max(1, this.limit - 1);
+      this.lost();
+    };
+    socket.on('readable', onGone);
+    socket.on('close', onGone);
+    entry.detach = () => {
+      socket.off('readable', onGone);
+      socket.off('close', onGone);
+    };
+  }
+
+  private lost(): void {
+    if (!this.closed) this.fill();
+  }
+
+  private remove(entry: Entry): boolean {
+    const i = this.entries.indexOf(entry);
+    if (i < 0) return false;
+    this.entries.splice(i, 1);
+    return true;
+  }
+
+  private drain(): void {
+    clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
+    clearTimeout(this.refillTimer);
+    this.refillTimer = undefined;
+    for (const e of this.entries.splice(0)) {
+      e.detach?.();
+      e.socket?.destroy();
+      void e.opening.then((s) => s.destroy(), noop);
+    }
+  }
+}
