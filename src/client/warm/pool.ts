@@ -25,7 +25,7 @@ export type Taken = { socket: Socket; opening?: undefined } | { socket?: undefin
 const REFILLS_PER_MINUTE = 3;
 const MINUTE = 60_000;
 /** Connections this close together count as one burst (a browser opens its 6 at once). */
-const BURST_WINDOW_MS = 1000;
+const BURST_WINDOW_MS = 250;
 /** A socket this close to the proxy's learned idle limit is closed rather than raced against it. */
 const LIMIT_MARGIN = 0.8;
 
@@ -96,7 +96,9 @@ export class WarmPool {
   /** Starts warming before any connection (e.g. while the startup check runs). */
   start(): void {
     if (this.closed || this.settings.max === 0) return;
-    this.noteDemand(Date.now());
+    // Counts as activity (the pool stays for the quiet period) but not as a connection of a burst.
+    this.lastDemand = Date.now();
+    this.armQuietTimer();
     this.credits += 1;
     this.fill();
   }
@@ -121,6 +123,10 @@ export class WarmPool {
     this.demands = this.demands.filter((t) => now - t < this.settings.idleMs);
     this.demands.push(now);
     if (this.demands.length > 64) this.demands.shift();
+    this.armQuietTimer();
+  }
+
+  private armQuietTimer(): void {
     this.quietTimer ??= setTimeout(() => this.onQuiet(), this.settings.idleMs).unref();
   }
 
