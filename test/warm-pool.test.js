@@ -7,6 +7,8 @@ import { openTunnel } from '../dist/index.js';
 import { CANARY_KEY, echoRoundTrip, eventually, randomBytes, startCli, startEcho, startServer } from './helpers/index.js';
 import { startFrontProxy } from './helpers/front-proxy.js';
 import { makeTestCa } from './helpers/tls.js';
+import { TINYPROXY, startTinyproxy } from './helpers/proxies.js';
+import { HttpsProxyAgent } from 'https-proxy-agent';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -136,9 +138,28 @@ test('wss: the CLI sends its upgrades on warm TLS connections, says so, and send
   const opened = await cli.waitFor((ev) => ev.find((e) => e.event === 'open'), 10_000, 'open');
   assert.equal(opened.warm, true);
   assert.equal(r.upgrades.length, 2);
-  await eventually(() => r.proxy.conns.slice(2).some((c) => !c.closed && c.bytesIn < 1000), { what: 'a replacement warm connection' });
+  await eventually(() => r.proxy.conns.length >= 3, { what: 'a replacement warm connection' });
   await echoOnce(cli.port);
   await cli.waitFor((ev) => ev.filter((e) => e.event === 'open' && e.warm).length === 2, 10_000, 'a second warm open');
   const { stderr } = await cli.stop();
   assert.match(stderr, /open \(warm connection\)/);
+});
+
+test('through an HTTP CONNECT proxy: the CONNECT is made ahead of need, the upgrade when a client arrives', { timeout: 30_000 }, async (t) => {
+  assert.ok(TINYPROXY, 'tinyproxy not found: install the Debian package tinyproxy (.ci/run does)');
+  const r = await rig(t);
+  const front = await startTinyproxy();
+  t.after(() => front.close());
+  const { events, port } = await open(t, r, { agent: new HttpsProxyAgent(front.url) });
+  const hostPort = `127.0.0.1:${r.proxy.port}`;
+  await eventually(() => front.connects(hostPort) >= 2 && r.proxy.conns.length === 2, { what: 'the check and a warm CONNECT' });
+  await sleep(200);
+  assert.equal(r.upgrades.length, 1);
+  // The check and the warm CONNECT reach the proxy in either order.
+  const warm = r.proxy.conns.filter((c) => c.bytesIn === 0);
+  assert.equal(warm.length, 1, 'nothing is sent through the warm CONNECT before a client arrives');
+  await echoOnce(port);
+  assert.equal(events.open[0].warm, true);
+  assert.ok(warm[0].bytesIn > 0, 'the upgrade went through the warm CONNECT');
+  await eventually(() => front.connects(hostPort) >= 3, { what: 'a replacement CONNECT' });
 });

@@ -189,8 +189,9 @@ export class WarmPool {
         this.watch(entry, socket);
       },
       () => {
-        // The proxy could not be reached: the next connection connects (and reports) itself.
-        if (this.remove(entry)) this.lost();
+        // The proxy could not be reached: nothing is retried until the next connection, which
+        // connects (and reports the failure) itself.
+        this.remove(entry);
       },
     );
     // Taken while opening, the taker gets the failure; otherwise nobody waits for it.
