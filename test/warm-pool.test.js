@@ -163,3 +163,10 @@ test('through an HTTP CONNECT proxy: the CONNECT is made ahead of need, the upgr
   assert.ok(warm[0].bytesIn > 0, 'the upgrade went through the warm CONNECT');
   await eventually(() => front.connects(hostPort) >= 3, { what: 'a replacement CONNECT' });
 });
+
+test('a bad prewarm option is a usage error naming it', async () => {
+  const base = { sandbox: 'sbx-warm', ports: '1', credentials: { apiKey: CANARY_KEY }, proxyUrl: 'http://127.0.0.1:1', check: false };
+  for (const [prewarm, name] of [['yes', 'prewarm'], [{ max: -1 }, 'prewarm.max'], [{ max: 65 }, 'prewarm.max'], [{ idleMs: 0 }, 'prewarm.idleMs'], [null, 'prewarm']]) {
+    await assert.rejects(openTunnel({ ...base, prewarm }), (err) => err.code === 'TL_ERR_USAGE' && err.message.includes(`option ${name}`), JSON.stringify(prewarm));
+  }
+});

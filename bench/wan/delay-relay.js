@@ -68,8 +68,12 @@ class Lane {
   }
 }
 
+// With WAN_LOG_ACCEPTS=1, one line per accepted connection (the idle-forwarder check counts them).
+const logAccepts = process.env.WAN_LOG_ACCEPTS === '1';
+
 const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
   const accepted = now();
+  if (logAccepts) process.stdout.write(`${JSON.stringify({ accept: Date.now() })}\n`);
   const up = new Lane(client);
   up.notBefore = accepted + 1.5 * rtt;
   let upstream;

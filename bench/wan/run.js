@@ -18,6 +18,7 @@ const RTTS = (process.env.WAN_RTTS ?? '0,20,80').split(',').map(Number);
 const N = QUICK ? { connections: 3, http: 5, startups: 2 } : { connections: 9, http: 20, startups: 5 };
 const BULK_BYTES = (QUICK ? 16 : 64) * 1024 * 1024;
 const BULK_RTT = 20;
+const BULK_ROUNDS = QUICK ? 1 : 2;
 const log = (text) => process.stderr.write(`${text}\n`);
 
 /** Tunnel clients under test: [label, kind, secure, extra CLI args]. */
@@ -29,9 +30,30 @@ const CLIENTS = [
   ['SDK-shaped wss', 'sdk', true, []],
 ];
 
-async function delayRelay(upstreamPort, rtt) {
-  const h = await startChild(process.execPath, [path.join(HERE, 'delay-relay.js'), String(upstreamPort), String(rtt)], { ready: jsonLine('port'), name: 'delay relay' });
+async function delayRelay(upstreamPort, rtt, env = process.env) {
+  const h = await startChild(process.execPath, [path.join(HERE, 'delay-relay.js'), String(upstreamPort), String(rtt)], { ready: jsonLine('port'), name: 'delay relay', env });
   return { ...h, port: h.match.port };
+}
+
+/**
+ * An idle forwarder: a wss CLI (default pool) through its own relay, used for one connection, then
+ * left alone while the rest of the bench runs. `finish()` counts the connections it opened to the
+ * proxy after its 60 s quiet period (the pool must have drained and gone silent).
+ */
+async function idleForwarder(server, target) {
+  const relay = await delayRelay(server.port, BULK_RTT, { ...process.env, WAN_LOG_ACCEPTS: '1' });
+  const client = await startCli({ ...server, viaRelay: `https://127.0.0.1:${relay.port}` }, [target.port], []);
+  await oneConnection(client.ports[0]);
+  const lastUse = Date.now();
+  return {
+    async finish() {
+      const end = Date.now();
+      const accepts = relay.output().split('\n').filter((l) => l.startsWith('{"accept"')).map((l) => JSON.parse(l).accept);
+      await Promise.all([client.stop(), relay.stop()]);
+      const quietEnd = lastUse + 60_000 + 1000;
+      return { idleSeconds: Math.round((end - lastUse) / 1000), watchedAfterQuietSeconds: Math.max(0, Math.round((end - quietEnd) / 1000)), connectionsAfterQuiet: accepts.filter((t) => t > quietEnd).length, connectionsTotal: accepts.length };
+    },
+  };
 }
 
 /** Median of 10 one-byte round trips on an open connection through the relay to the echo. */
@@ -137,8 +159,19 @@ async function measureRtt(rtt, servers, targets) {
   return out;
 }
 
-/** Bulk up and down through one client at BULK_RTT, with the client's peak RSS. */
+/** Bulk up and down through one client at BULK_RTT, with the client's peak RSS (medians of rounds, each a fresh client). */
 async function bulk(servers, target) {
+  const rounds = [];
+  for (let i = 0; i < BULK_ROUNDS; i += 1) rounds.push(await bulkRound(servers, target));
+  const rows = {};
+  for (const label of Object.keys(rounds[0])) {
+    rows[label] = {};
+    for (const key of ['upMBps', 'downMBps', 'peakRssMiB']) rows[label][key] = median(rounds.map((r) => r[label][key]));
+  }
+  return rows;
+}
+
+async function bulkRound(servers, target) {
   const rows = {};
   const serverRelays = await Promise.all([servers.ws, servers.wss].map((s) => delayRelay(s.port, BULK_RTT)));
   servers.ws.viaRelay = `http://127.0.0.1:${serverRelays[0].port}`;
@@ -153,7 +186,7 @@ async function bulk(servers, target) {
       rows[label] = { upMBps: up.mbps, downMBps: down.mbps, peakRssMiB: pid ? peakRssKiB(pid) / 1024 : null };
     };
     await run('direct TCP', direct.port, undefined);
-    for (const c of CLIENTS.filter((x) => x[0] !== 'tl-tunnel ws --no-prewarm')) {
+    for (const c of CLIENTS) {
       const client = await startClient(c, servers, [target.port]);
       try {
         await run(c[0], client.ports[0], client.pid);
@@ -190,6 +223,8 @@ function report(results) {
   lines.push(`\nbulk at ${BULK_RTT} ms RTT, ${BULK_BYTES / 1024 / 1024} MiB each way:`);
   for (const [label, row] of Object.entries(results.bulk)) lines.push(`${label.padEnd(28)} up ${round(row.upMBps, 0)} MB/s, down ${round(row.downMBps, 0)} MB/s, client peak RSS ${row.peakRssMiB === null ? '-' : `${round(row.peakRssMiB, 1)} MiB`}`);
   lines.push(`\nwarm wss socket: ${round(results.warmSocket.kib, 1)} KiB RSS each (${results.warmSocket.sockets} held, ${results.warmSocket.resumed} resumed TLS sessions)`);
+  const idle = results.idleForwarder;
+  if (idle) lines.push(`idle wss forwarder: ${idle.connectionsAfterQuiet} connections to the proxy in the ${idle.watchedAfterQuietSeconds} s watched after its 60 s quiet period (${idle.connectionsTotal} in all over ${idle.idleSeconds} s idle, startup included)`);
   for (const t of results.targets) lines.push(`target: ${t.figure} = ${t.value} (${t.target}) ${t.pass ? 'PASS' : 'MISS'}`);
   return lines.join('\n');
 }
@@ -204,6 +239,11 @@ function targets(results) {
     out.push({ figure: 'wss banner in RTT (80 ms)', value: round(w.banner / r80.measuredRttMs, 3), target: '<= 1.2', pass: w.banner / r80.measuredRttMs <= 1.2 });
     out.push({ figure: 'wss HTTP EOF / direct TCP (80 ms)', value: round(w.httpEof / d.httpEof, 3), target: '<= 1.15', pass: w.httpEof / d.httpEof <= 1.15 });
   }
+  const idle = results.idleForwarder;
+  if (idle && idle.watchedAfterQuietSeconds > 0) {
+    const perMinute = (idle.connectionsAfterQuiet * 60) / idle.watchedAfterQuietSeconds;
+    out.push({ figure: 'idle forwarder: TLS handshakes per minute after the quiet period', value: round(perMinute, 2), target: '<= 1', pass: perMinute <= 1 });
+  }
   out.push({ figure: 'RSS per warm socket (KiB)', value: round(results.warmSocket.kib, 1), target: '<= 100', pass: results.warmSocket.kib <= 100 });
   return out;
 }
@@ -217,10 +257,12 @@ async function main() {
   const servers = { ws: await tunnelServer(undefined), wss: await tunnelServer(cert) };
   for (const s of Object.values(servers)) s.port = Number(new URL(s.url).port);
   const results = { rtts: [] };
+  const idle = QUICK ? undefined : await idleForwarder(servers.wss, echo);
   try {
     for (const rtt of RTTS) results.rtts.push({ rttMs: rtt, ...(await measureRtt(rtt, servers, targetsUp)) });
     results.bulk = await bulk(servers, echo);
     results.warmSocket = await warmRss(servers.wss);
+    results.idleForwarder = (await idle?.finish()) ?? null;
   } finally {
     await Promise.all([servers.ws.stop(), servers.wss.stop(), echo.close(), targetsUp.banner.close(), targetsUp.http.close()]);
     cert.cleanup();
