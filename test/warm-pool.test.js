@@ -89,6 +89,19 @@ test('the pool drains after the quiet period, then opens nothing until a connect
   assert.equal(events.open.at(-1).warm, true);
 });
 
+test('the pool grows to a burst (capped at max) and the next burst goes out warm', { timeout: 20_000 }, async (t) => {
+  const r = await rig(t);
+  const { events, port } = await open(t, r, { prewarm: { max: 4 } });
+  const idleWarm = () => r.proxy.conns.filter((c) => c.bytesIn === 0 && !c.closed).length;
+  await Promise.all(Array.from({ length: 6 }, () => echoOnce(port)));
+  await eventually(() => idleWarm() === 4, { what: 'four warm connections after a burst of six' });
+  await sleep(200);
+  assert.equal(idleWarm(), 4, 'no more than max');
+  const before = events.open.length;
+  await Promise.all(Array.from({ length: 4 }, () => echoOnce(port)));
+  assert.deepEqual(events.open.slice(before).map((e) => e.warm), [true, true, true, true]);
+});
+
 test('a proxy that closes idle connections causes no handshake storm and no failed connection', { timeout: 30_000 }, async (t) => {
   const r = await rig(t, { front: { idleCloseMs: 300 } });
   const { events, port } = await open(t, r, { prewarm: { max: 4 } });

@@ -24,8 +24,12 @@ export type Taken = { socket: Socket; opening?: undefined } | { socket?: undefin
 /** Openings not caused by a connection (replacing sockets the proxy closed): at most this many a minute. */
 const REFILLS_PER_MINUTE = 3;
 const MINUTE = 60_000;
-/** Connections this close together count as one burst (a browser opens its 6 at once). */
-const BURST_WINDOW_MS = 250;
+/**
+ * Connections closer together than the time it takes to open a replacement count as one burst (a
+ * browser opens its 6 at once); sequential ones, each replaced before the next, need one socket.
+ * Before a socket has been timed, and within these bounds:
+ */
+const BURST_WINDOW = { initial: 250, min: 100, max: 2000 };
 /** A socket this close to the proxy's learned idle limit is closed rather than raced against it. */
 const LIMIT_MARGIN = 0.8;
 
@@ -46,6 +50,7 @@ export class WarmPool {
   private credits = 0;
   private refills: number[] = [];
   private learnedLimitMs = Infinity;
+  private burstWindowMs = BURST_WINDOW.initial;
   private quietTimer: NodeJS.Timeout | undefined;
   private refillTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -142,7 +147,7 @@ export class WarmPool {
     if (this.closed || now - this.lastDemand >= this.settings.idleMs) return 0;
     let burst = 1;
     for (let i = 0, j = 0; i < this.demands.length; i += 1) {
-      while ((this.demands[i] as number) - (this.demands[j] as number) > BURST_WINDOW_MS) j += 1;
+      while ((this.demands[i] as number) - (this.demands[j] as number) > this.burstWindowMs) j += 1;
       burst = Math.max(burst, i - j + 1);
     }
     return Math.min(this.limit, burst);
@@ -183,9 +188,11 @@ export class WarmPool {
     opening.then(
       (socket) => {
         socket.on('error', noop);
+        const ready = Date.now();
+        this.burstWindowMs = Math.min(BURST_WINDOW.max, Math.max(BURST_WINDOW.min, 1.5 * (ready - entry.born)));
         if (!this.entries.includes(entry)) return;
         entry.socket = socket;
-        entry.born = Date.now();
+        entry.born = ready;
         this.watch(entry, socket);
       },
       () => {
