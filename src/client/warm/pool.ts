@@ -49,6 +49,8 @@ export class WarmPool {
   /** Openings allowed at once (one per connection that took or missed a socket). */
   private credits = 0;
   private refills: number[] = [];
+  /** Lifetimes of the last few warm sockets the proxy closed; the longest is taken as its idle limit. */
+  private lifetimes: number[] = [];
   private learnedLimitMs = Infinity;
   private burstWindowMs = BURST_WINDOW.initial;
   private quietTimer: NodeJS.Timeout | undefined;
@@ -213,10 +215,12 @@ export class WarmPool {
       socket.destroy();
       if (!this.remove(entry)) return;
       this.counts.proxyClosed += 1;
-      // A proxy closing idle connections: learn after how long, and hold fewer.
-      this.learnedLimitMs = Math.min(this.learnedLimitMs, Math.max(1, Date.now() - entry.born));
+      // A proxy closing idle connections: learn after how long (the longest of the last few, so a
+      // one-off close such as a proxy restart does not teach a tiny limit), and hold fewer.
+      this.lifetimes = [...this.lifetimes.slice(-2), Math.max(1, Date.now() - entry.born)];
+      this.learnedLimitMs = Math.max(...this.lifetimes);
       this.limit = Math.max(1, this.limit - 1);
-      this.lost();
+      if (!this.sparse()) this.lost();
     };
     socket.on('readable', onGone);
     socket.on('close', onGone);
@@ -224,6 +228,16 @@ export class WarmPool {
       socket.off('readable', onGone);
       socket.off('close', onGone);
     };
+  }
+
+  /**
+   * Connections come further apart than the proxy keeps an idle socket open: a socket opened to
+   * replace one it closed would die unused too. Then only a connection's own take opens one.
+   */
+  private sparse(): boolean {
+    const gaps = this.demands.slice(-9).map((t, i, a) => t - (a[i - 1] ?? t)).slice(1).sort((a, b) => a - b);
+    if (gaps.length === 0) return false;
+    return (gaps[gaps.length >> 1] as number) > this.learnedLimitMs * LIMIT_MARGIN;
   }
 
   private lost(): void {
@@ -238,6 +252,10 @@ export class WarmPool {
   }
 
   private drain(): void {
+    // What was learned applies to this period of use; the proxy may behave otherwise next time.
+    this.lifetimes = [];
+    this.learnedLimitMs = Infinity;
+    this.limit = this.settings.max;
     clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
     clearTimeout(this.refillTimer);
