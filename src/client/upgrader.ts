@@ -64,11 +64,6 @@ export class Upgrader {
     this.connector.start();
   }
 
-  /** Warm-pool counters (undefined when not pooling). */
-  get warmCounts(): Connector['counts'] {
-    return this.connector.counts;
-  }
-
   /** Closes the warm connections; upgrades after this connect afresh. */
   close(): void {
     this.connector.close();
