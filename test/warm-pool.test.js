@@ -138,6 +138,18 @@ test('a warm connection reset as it is used falls back to a fresh one, invisibly
   assert.equal(r.upgrades.length, 2, 'the server saw the check and one upgrade');
 });
 
+test('a 408 from the proxy crossing the upgrade on a warm connection is not an error either', { timeout: 20_000 }, async (t) => {
+  const r = await rig(t, { front: { resetIfIdleMs: 150, idleReply: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n' } });
+  const { tunnel, events, port } = await open(t, r, { prewarm: { max: 1 } });
+  await eventually(() => r.proxy.conns.length === 2, { what: 'a warm connection' });
+  await sleep(300);
+  await echoOnce(port);
+  assert.equal(r.proxy.conns[1].reset, true, 'the proxy answered 408 on the warm connection');
+  assert.equal(events.open[0].warm, false);
+  assert.equal(events.retry.length, 0);
+  assert.deepEqual(tunnel.stats.errors, {});
+});
+
 test('wss: the CLI sends its upgrades on warm TLS connections, says so, and sends no upgrade ahead of need', { timeout: 30_000 }, async (t) => {
   const ca = makeTestCa();
   t.after(() => ca.close());

@@ -117,6 +117,12 @@ function attempt(WebSocketClass: typeof WebSocket, p: ConnectParams, budgetMs: n
     ws.once('unexpected-response', (req: ClientRequest, res: IncomingMessage) => {
       answered = true;
       const status = res.statusCode ?? 0;
+      // A 408 on a warm socket is the proxy's goodbye to an idle connection, crossing our request.
+      if (status === 408 && lease?.warm) {
+        req.destroy();
+        settle(new WarmSocketDead('408 on a warm socket'));
+        return;
+      }
       const fromProxy = p.proxyRefused?.has(req) ?? false;
       void readBody(res).then((body) => {
         req.destroy();

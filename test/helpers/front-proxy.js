@@ -1,11 +1,12 @@
 // A TCP proxy in front of a tunnel server that counts what the client side does: connections
 // accepted, bytes each one sent. It can also play a sandbox proxy with an idle limit (ends a
 // connection on which nothing went either way for `idleCloseMs`), or one whose close races the
-// client's upgrade (resets a connection the moment the client sends after `resetIfIdleMs` of silence).
+// client's upgrade (resets a connection the moment the client sends after `resetIfIdleMs` of silence;
+// with `idleReply`, answers that instead, e.g. a 408, and closes).
 import net from 'node:net';
 import { once } from 'node:events';
 
-export async function startFrontProxy(upstreamPort, { idleCloseMs, resetIfIdleMs } = {}) {
+export async function startFrontProxy(upstreamPort, { idleCloseMs, resetIfIdleMs, idleReply } = {}) {
   const conns = [];
   const server = net.createServer((client) => {
     const conn = { accepted: Date.now(), lastByte: Date.now(), bytesIn: 0, closed: false, reset: false, socket: client };
@@ -20,7 +21,8 @@ export async function startFrontProxy(upstreamPort, { idleCloseMs, resetIfIdleMs
     client.on('data', (chunk) => {
       if (resetIfIdleMs !== undefined && Date.now() - conn.lastByte >= resetIfIdleMs) {
         conn.reset = true;
-        client.resetAndDestroy();
+        if (idleReply) client.end(idleReply);
+        else client.resetAndDestroy();
         upstream.destroy();
         return;
       }
