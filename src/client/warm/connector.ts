@@ -83,15 +83,6 @@ export class Connector {
     if (this.own && warm !== undefined && warm.max > 0) this.pool = new WarmPool(warm, () => this.openAhead());
   }
 
-  get pooling(): boolean {
-    return this.pool !== undefined;
-  }
-
-  /** Warm counters (tests, verbose). */
-  get counts(): WarmPool['counts'] | undefined {
-    return this.pool?.counts;
-  }
-
   /** Starts warming now (before the startup check, so its upgrade finds a connection on the way). */
   start(): void {
     this.pool?.start();

@@ -56,8 +56,6 @@ export class WarmPool {
   private quietTimer: NodeJS.Timeout | undefined;
   private refillTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** Counters for tests and the verbose log. */
-  readonly counts = { opened: 0, taken: 0, proxyClosed: 0 };
 
   constructor(
     private readonly settings: WarmSettings,
@@ -90,7 +88,6 @@ export class WarmPool {
       return undefined;
     }
     this.remove(found);
-    this.counts.taken += 1;
     found.detach?.();
     this.fill();
     if (found.socket) {
@@ -119,10 +116,6 @@ export class WarmPool {
   close(): void {
     this.closed = true;
     this.drain();
-  }
-
-  get size(): number {
-    return this.entries.length;
   }
 
   private noteDemand(now: number): void {
@@ -183,7 +176,6 @@ export class WarmPool {
   }
 
   private add(now: number): void {
-    this.counts.opened += 1;
     const opening = this.open();
     const entry: Entry = { born: now, opening };
     this.entries.push(entry);
@@ -214,7 +206,6 @@ export class WarmPool {
       entry.detach?.();
       socket.destroy();
       if (!this.remove(entry)) return;
-      this.counts.proxyClosed += 1;
       // A proxy closing idle connections: learn after how long (the longest of the last few, so a
       // one-off close such as a proxy restart does not teach a tiny limit), and hold fewer.
       this.lifetimes = [...this.lifetimes.slice(-2), Math.max(1, Date.now() - entry.born)];
