@@ -68,6 +68,7 @@ async function run(argv: string[]): Promise<number> {
       lingerMs: config.lingerMs,
       maxConnections: config.maxConnections,
       waitMs: config.waitMs,
+      prewarm: config.prewarm,
     };
     if (config.stdio) return await (await import('./stdio.js')).runStdio(config, options, out);
     return await (await import('./forward.js')).runForward(config, options, out);

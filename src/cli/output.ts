@@ -139,8 +139,8 @@ export class Output {
   }
 
   open(sandbox: string, info: ConnectionInfo): void {
-    this.verbose(`#${info.id} ${info.peer} -> ${sandbox}:${info.remotePort} open`);
-    this.event('open', { id: info.id, peer: info.peer, local: info.local, sandbox, remotePort: info.remotePort });
+    this.verbose(`#${info.id} ${info.peer} -> ${sandbox}:${info.remotePort} open${info.warm ? ' (warm connection)' : ''}`);
+    this.event('open', { id: info.id, peer: info.peer, local: info.local, sandbox, remotePort: info.remotePort, warm: info.warm === true });
   }
 
   retry(sandbox: string, info: ConnectionInfo & RetryInfo): void {

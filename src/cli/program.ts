@@ -18,6 +18,7 @@ export interface CliConfig {
   address?: string;
   allowInsecure: boolean;
   check: boolean;
+  prewarm: boolean;
   connectTimeoutMs: number;
   keepaliveMs: number;
   lingerMs: number;
@@ -147,6 +148,7 @@ function buildProgram(): Command {
     .option('--address <addr>', 'bind address for specs (and -D) without one (default: 127.0.0.1 and ::1)')
     .option('--allow-insecure', 'allow http:// or ws:// to a proxy that is not on this machine')
     .option('--no-check', 'skip the startup check of the sandbox and ports')
+    .option('--no-prewarm', 'do not keep up to 4 connections to the proxy open ahead of need (drained after 60 s without a new connection)')
     .addOption(new Option('--connect-timeout <seconds>', 'time allowed to open each tunnel, retries included').default(10_000, '10').argParser(seconds('--connect-timeout', 0.001)))
     .addOption(new Option('--keepalive <seconds>', 'ping interval; 0 turns keepalive off').default(15_000, '15').argParser(seconds('--keepalive', 0)))
     .addOption(new Option('--linger <seconds>', 'after the local client half-closes, keep delivering until idle this long').default(2_000, '2').argParser(seconds('--linger', 0)))
@@ -214,6 +216,7 @@ export function parseArgs(argv: string[]): ParseResult {
       address: o.address,
       allowInsecure: o.allowInsecure === true,
       check: o.check,
+      prewarm: o.prewarm,
       connectTimeoutMs: o.connectTimeout,
       keepaliveMs: o.keepalive,
       lingerMs: o.linger,

@@ -4,6 +4,7 @@ import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import { Relay, type RelayResult } from '../relay/relay.js';
 import type { RetryInfo } from './connect.js';
+import { usedWarmSocket } from './warm/connector.js';
 
 export interface ConnectionInfo {
   /** Increasing id, unique within one tunnel handle. */
@@ -15,6 +16,8 @@ export interface ConnectionInfo {
   /** The sandbox the connection goes to (as given; proxy mode names it per connection). */
   sandbox: string;
   remotePort: number;
+  /** Set once open: whether the upgrade went out on a warm (pre-opened) connection to the proxy. */
+  warm?: boolean;
 }
 
 export interface ConnectionClose extends ConnectionInfo {
@@ -206,6 +209,7 @@ export class ConnectionSet {
           this.finish(conn, { bytesUp: 0, bytesDown: 0, durationMs: Date.now() - conn.startedAt, reason: 'local client left' }, false);
           return;
         }
+        info.warm = usedWarmSocket(ws);
         route.onOpen?.(socket);
         conn.relay = new Relay(ws, socket, {
           lingerMs: this.settings.lingerMs,

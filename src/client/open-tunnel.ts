@@ -127,6 +127,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
         }
       }
     } catch (err) {
+      this.upgrader.close();
       await closeListeners(this.bound);
       throw err;
     }
@@ -144,6 +145,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const stopped = closeListeners(this.bound);
+      this.upgrader.close();
       await Promise.all([stopped, this.connections.close()]);
     })();
     return this.closing;
@@ -160,7 +162,14 @@ export async function openTunnel(options: TunnelOptions): Promise<TunnelHandle> 
   const mappings = toMappings(options);
   const upgrader = await prepareUpgrader(options);
   const tunnel = new Tunnel(upgrader, mappings, options.onStartupRetry);
-  if (options.check !== false) await tunnel.check();
+  // Warm connections start opening now, so the check's upgrade goes out on one that is on its way.
+  upgrader.prewarm();
+  try {
+    if (options.check !== false) await tunnel.check();
+  } catch (err) {
+    upgrader.close();
+    throw err;
+  }
   await tunnel.listen();
   return tunnel;
 }

@@ -11,7 +11,7 @@ import { destinationFor } from './destination.js';
 import { readHandshake, type Handshake } from './handshake.js';
 import { httpReply } from './http-proxy.js';
 import { httpStatusFor, socks5CodeFor } from './replies.js';
-import { cachedRoutes, type ResolveRoute } from './routes.js';
+import { cachedRoutes, type ResolveRoute, type SandboxRoute } from './routes.js';
 import { Socks5 } from './socks.js';
 
 export interface ProxyOptions extends Omit<TunnelOptions, 'sandbox' | 'ports' | 'check' | 'onStartupRetry'> {
@@ -53,6 +53,8 @@ class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
   /** Clients still in their handshake (closed with the handle). */
   private readonly handshaking = new Set<Socket>();
   private closing: Promise<void> | undefined;
+  /** Every sandbox route used, so close() can let go of their warm connections. */
+  private readonly routes = new Set<SandboxRoute>();
 
   constructor(
     readonly sandbox: string | undefined,
@@ -138,7 +140,11 @@ class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
     const route: Route = {
       sandbox,
       remotePort: h.port,
-      connect: async (opts) => (await this.resolve(sandbox)).connect(h.port, opts),
+      connect: async (opts) => {
+        const route = await this.resolve(sandbox);
+        this.routes.add(route);
+        return route.connect(h.port, opts);
+      },
       onOpen: (s) => {
         if (h.success.length > 0) s.write(h.success);
       },
@@ -156,6 +162,7 @@ class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
     this.closing ??= (async () => {
       const stopped = closeListeners(this.bound);
       for (const s of this.handshaking) s.destroy();
+      for (const route of this.routes) route.close?.();
       await Promise.all([stopped, this.connections.close()]);
     })();
     return this.closing;

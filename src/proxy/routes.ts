@@ -8,6 +8,8 @@ export interface SandboxRoute {
   /** The sandbox as the tunnels name it (canonical once a lookup says so). */
   readonly sandbox: string;
   connect(remotePort: number, opts: { signal?: AbortSignal; onRetry?: (info: RetryInfo) => void }): Promise<WebSocket>;
+  /** Lets go of what the route holds open (warm connections). */
+  close?(): void;
 }
 
 /** Resolves a sandbox name (already a valid label) to its route; may reject with a TunnelError. */
@@ -32,7 +34,10 @@ function lookedUpRoutes(options: Omit<UpgraderOptions, 'sandbox'>): ResolveRoute
       ...(options.waitMs ? { waitMs: options.waitMs } : {}),
       agent: options.lookupAgent,
     });
-    return new Upgrader({ ...options, sandbox }, resolved);
+    const upgrader = new Upgrader({ ...options, sandbox }, resolved);
+    // A browser opens several connections to a page's sandbox at once: warm for the next ones.
+    upgrader.prewarm();
+    return upgrader;
   };
 }
 
