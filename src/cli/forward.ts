@@ -29,7 +29,7 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
     mapping
       ? prepareSandbox(config, options, out, ports)
           .then((prepared) => {
-            if (config.check) out.updateSpinner(what);
+            if (config.check && lookup) out.updateSpinner(what);
             return openTunnel({ ...prepared, ports: config.specs, check: config.check, onStartupRetry });
           })
           .catch((err: unknown) => {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
@@ -57,6 +58,12 @@ function readBody(res: IncomingMessage): Promise<string> {
 
 function noop(): void {}
 
+/** SNI for the proxy's URL: its host name, none for an IP address (as Node does by default). */
+function serverName(url: string): string {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  return isIP(host) ? '' : host;
+}
+
 /** A warm socket turned out dead before any answer: the caller connects afresh, as if nothing happened. */
 class WarmSocketDead extends Error {}
 
@@ -73,6 +80,8 @@ function attempt(WebSocketClass: typeof WebSocket, p: ConnectParams, budgetMs: n
       maxPayload: p.maxPayload,
       followRedirects: false,
       agent: lease ? undefined : p.agent,
+      // TLS names the proxy's host, never the Host header (a loopback proxy gets Host: <id>.local).
+      ...(lease ? {} : { servername: serverName(p.url) }),
       // Node's http client also accepts the callback form (a socket still opening); @types/ws does not say so.
       ...((lease ? { createConnection: lease.createConnection } : {}) as object),
       // ws cuts a close handshake after closeTimeout even while our close frame still waits behind
