@@ -23,6 +23,6 @@ export type { ProxyTarget } from './config/proxy-url.js';
 export type { Credentials } from './config/credentials.js';
 export { resolveCredentials, credentialsFilePath, DEFAULT_API_URL } from './config/credential-sources.js';
 export type { CredentialInputs, ResolvedCredentials } from './config/credential-sources.js';
-export { TunnelError, ErrorCodes, isTunnelError, redact, registerSecret } from './errors.js';
+export { TunnelError, ErrorCodes, isTunnelError, redact, redactStrict, registerSecret, sanitizeText, capText, quoteInput } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { VERSION } from './version.js';

@@ -52,7 +52,8 @@ async function run(argv: string[]): Promise<number> {
     out.verbose(`Credentials from ${found.source}`);
     for (const port of new Set(remotePorts)) out.verbose(`Tunnel URL ${tunnelUrl(target, port)}`);
     const options: Omit<TunnelOptions, 'ports'> = {
-      sandbox: config.sandbox,
+      // The normalised (lower-case) name, so every line names the sandbox the same way.
+      sandbox,
       credentials: found.credentials,
       proxyUrl: config.proxyUrl,
       allowInsecure: config.allowInsecure,

@@ -1,7 +1,8 @@
 import { chalkStderr, type ChalkInstance } from 'chalk';
-import { redact, type BoundAddress, type ConnectionClose, type ConnectionInfo, type RetryInfo, type TunnelError, type TunnelStats, type TunnelWarning } from '../index.js';
+import { type BoundAddress, type ConnectionClose, type ConnectionInfo, type RetryInfo, type TunnelError, type TunnelStats, type TunnelWarning } from '../index.js';
 import { BurstFilter } from './burst.js';
 import { formatBytes, formatDuration, hostPort } from './format.js';
+import { redactFields, terminalLine } from './sanitize.js';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 
@@ -22,7 +23,8 @@ interface Spinner {
 
 /**
  * Everything the CLI says. Human lines go to stderr; with --json, one JSON event per line goes to
- * stdout and nothing else does. Every string passes through redact(): the key never leaves here.
+ * stdout and nothing else does. Every string passes through redaction: the key never leaves here;
+ * human lines pass through terminalLine(): nothing a peer sent can drive the terminal.
  */
 export class Output {
   private readonly c: ChalkInstance;
@@ -41,12 +43,12 @@ export class Output {
     const rank = { quiet: 0, normal: 1, verbose: 2 };
     if (rank[this.options.verbosity] < rank[level]) return;
     if (this.spinner) this.spinner.stop();
-    process.stderr.write(`${redact(line)}\n`);
+    process.stderr.write(`${terminalLine(line)}\n`);
   }
 
   event(event: string, fields: Record<string, unknown>): void {
     if (!this.options.json || this.stdoutGone) return;
-    process.stdout.write(`${redact(JSON.stringify({ event, time: new Date().toISOString(), ...fields }))}\n`);
+    process.stdout.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...redactFields(fields) })}\n`);
   }
 
   /** A spinner on a terminal, a plain line otherwise; never with --json or --quiet. */
@@ -62,7 +64,7 @@ export class Output {
   }
 
   updateSpinner(text: string): void {
-    if (this.spinner) this.spinner.text = text;
+    if (this.spinner) this.spinner.text = terminalLine(text);
     else this.verbose(text);
   }
 
@@ -137,9 +139,12 @@ export class Output {
     this.endSpinner(false);
     this.bursts.flush();
     const tunnelError = error as Partial<TunnelError>;
-    process.stderr.write(`${redact(`${this.c.red('error')} ${error.message}`)}\n`);
+    process.stderr.write(`${terminalLine(`${this.c.red('error')} ${error.message}`)}\n`);
     const detail = verboseDetail ?? tunnelError.detail;
-    if (detail && this.options.verbosity === 'verbose' && detail !== error.message) this.verbose(`  detail: ${detail}`);
+    if (detail && this.options.verbosity === 'verbose' && detail !== error.message) {
+      // A stack trace keeps its lines; each is cleaned on its own.
+      detail.split('\n').forEach((line, i) => this.verbose(`${i === 0 ? '  detail: ' : '    '}${line}`));
+    }
     this.event('error', { ...errorFields(error), fatal: true });
   }
 
@@ -149,8 +154,10 @@ export class Output {
     const failed = errors.reduce((sum, [, n]) => sum + n, 0);
     const served = stats.connections - failed;
     const errorText = errors.length === 0 ? 'no errors' : `errors: ${errors.map(([code, n]) => `${code.replace('TL_ERR_', '').toLowerCase().replace(/_/g, ' ')} ×${n}`).join(', ')}`;
-    this.human('normal', `Stopped: ${served} connection${served === 1 ? '' : 's'} served${failed > 0 ? `, ${failed} failed` : ''}; ${formatBytes(stats.bytesSent)} sent, ${formatBytes(stats.bytesReceived)} received; ${errorText}`);
-    this.event('stopped', { connections: stats.connections, failed, bytesSent: stats.bytesSent, bytesReceived: stats.bytesReceived, errors: stats.errors });
+    const refused = stats.refused ?? 0;
+    const refusedText = refused > 0 ? `, ${refused} refused (too many waiting)` : '';
+    this.human('normal', `Stopped: ${served} connection${served === 1 ? '' : 's'} served${failed > 0 ? `, ${failed} failed` : ''}${refusedText}; ${formatBytes(stats.bytesSent)} sent, ${formatBytes(stats.bytesReceived)} received; ${errorText}`);
+    this.event('stopped', { connections: stats.connections, failed, refused, bytesSent: stats.bytesSent, bytesReceived: stats.bytesReceived, errors: stats.errors });
   }
 }
 

@@ -4,6 +4,8 @@ import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import { Relay, type RelayResult } from '../relay/relay.js';
 import type { RetryInfo } from './connect.js';
+import { FdWatch, isFdExhausted } from './fd-watch.js';
+import { watchWhileWaiting } from './leave-watch.js';
 
 export interface ConnectionInfo {
   /** Increasing id, unique within one tunnel handle. */
@@ -42,6 +44,8 @@ export interface TunnelStats {
   bytesReceived: number;
   /** Failed connections by error code. */
   errors: Record<string, number>;
+  /** Connections refused at once because too many were already waiting (TL_WARN_OVERLOADED). */
+  refused: number;
 }
 
 export interface TunnelEvents {
@@ -87,6 +91,14 @@ interface Connection {
 
 const MAX_WAITING_FACTOR = 4;
 
+interface Waiting {
+  socket: Socket;
+  route: Route;
+  peer: string;
+  /** Stops watching for the client leaving (before the socket is handed on). */
+  unwatch: () => void;
+}
+
 /** Closes a tunnel WebSocket that will carry no data, without letting an unanswered close hold it. */
 export function closeUnused(ws: WebSocket, code: number, reason: string): void {
   ws.on('error', () => {});
@@ -106,11 +118,12 @@ export function formatHostPort(address: string, port: number): string {
  * keepalive, statistics and events. Closing it closes every tunnel.
  */
 export class ConnectionSet {
-  readonly stats: TunnelStats = { connections: 0, active: 0, waiting: 0, bytesSent: 0, bytesReceived: 0, errors: {} };
+  readonly stats: TunnelStats = { connections: 0, active: 0, waiting: 0, bytesSent: 0, bytesReceived: 0, errors: {}, refused: 0 };
   /** Warnings raised before `started` (kept for the handle's `warnings`). */
   readonly earlyWarnings: TunnelWarning[] = [];
   private readonly connections = new Set<Connection>();
-  private readonly waiting: { socket: Socket; route: Route }[] = [];
+  private readonly waiting: Waiting[] = [];
+  private readonly fds = new FdWatch((message) => this.warn('TL_WARN_FD_LIMIT', message));
   private nextId = 1;
   private sweeper: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
@@ -145,6 +158,9 @@ export class ConnectionSet {
 
   /** Takes one accepted local socket (paused) to `route`, now or once a place is free. */
   accept(socket: Socket, route: Route): void {
+    // Asked now: once the client has reset, the socket no longer knows its peer.
+    const peer = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    this.fds.poke();
     if (this.closing) {
       socket.destroy();
       return;
@@ -152,25 +168,46 @@ export class ConnectionSet {
     const max = this.settings.maxConnections;
     if (this.connections.size >= max) {
       if (this.waiting.length >= max * MAX_WAITING_FACTOR) {
-        this.warn('TL_WARN_OVERLOADED', `Refused a connection from ${formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}: ${max} tunnels are open and ${this.waiting.length} connections already wait`);
+        this.stats.refused += 1;
+        this.warn('TL_WARN_OVERLOADED', `Refused a connection from ${peer}: ${max} tunnels are open and ${this.waiting.length} connections already wait`);
+        socket.on('error', () => {});
         socket.destroy();
         return;
       }
       if (this.waiting.length === 0) {
         this.warn('TL_WARN_MAX_CONNECTIONS', `${max} tunnels are open (--max-connections); new connections wait until one closes`);
       }
-      socket.on('error', () => {});
-      this.waiting.push({ socket, route });
+      const entry: Waiting = { socket, route, peer, unwatch: () => {} };
+      // A client that gives up while it waits must give its place back.
+      entry.unwatch = watchWhileWaiting(socket, () => this.leaveWaiting(entry));
+      this.waiting.push(entry);
       this.stats.waiting = this.waiting.length;
+      this.fds.busy(true);
       return;
     }
-    this.open(socket, route);
+    this.open(socket, route, peer);
   }
 
-  private open(socket: Socket, route: Route): void {
+  /** Called by the handle's listeners when accepting failed (e.g. EMFILE without libuv's reserve). */
+  acceptFailed(err: Error): void {
+    if (isFdExhausted(err)) this.fds.exhausted((err as NodeJS.ErrnoException).code ?? 'EMFILE');
+    else this.warn('TL_WARN_ACCEPT', `Accepting a local connection failed (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+  }
+
+  private leaveWaiting(entry: Waiting): void {
+    const i = this.waiting.indexOf(entry);
+    if (i < 0) return;
+    this.waiting.splice(i, 1);
+    this.stats.waiting = this.waiting.length;
+    entry.unwatch();
+    entry.socket.destroy();
+  }
+
+  private open(socket: Socket, route: Route, peer: string): void {
+    this.fds.busy(true);
     const info: ConnectionInfo = {
       id: this.nextId++,
-      peer: formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0),
+      peer,
       local: route.local ?? formatHostPort(socket.localAddress ?? '', socket.localPort ?? 0),
       sandbox: route.sandbox,
       remotePort: route.remotePort,
@@ -222,27 +259,32 @@ export class ConnectionSet {
     this.stats.active = this.connections.size;
     this.stats.bytesSent += result.bytesUp;
     this.stats.bytesReceived += result.bytesDown;
-    // A client leaving mid-upgrade, or our own shutdown, is not a failure worth counting.
-    const error = result.error?.code === ErrorCodes.LOCAL_RESET && !opened ? undefined : result.error;
+    // A client leaving mid-upgrade, or resetting before a byte went either way (a port scan, a
+    // health check), or our own shutdown, is not a failure worth counting.
+    const left = result.error?.code === ErrorCodes.LOCAL_RESET && (!opened || (result.bytesUp === 0 && result.bytesDown === 0));
+    const error = left ? undefined : result.error;
+    if (error?.code === ErrorCodes.FD_LIMIT) this.fds.exhausted('EMFILE');
     if (error) this.stats.errors[error.code] = (this.stats.errors[error.code] ?? 0) + 1;
     this.events.emit('close', {
       ...conn.info,
       bytesSent: result.bytesUp,
       bytesReceived: result.bytesDown,
       durationMs: result.durationMs,
-      reason: result.reason,
+      reason: left && opened ? 'local client left' : result.reason,
       opened,
       ...(error ? { error } : {}),
     });
     conn.markDone();
     this.admitWaiting();
+    if (this.connections.size === 0 && this.waiting.length === 0) this.fds.busy(false);
   }
 
   private admitWaiting(): void {
     while (this.waiting.length > 0 && this.connections.size < this.settings.maxConnections && !this.closing) {
-      const next = this.waiting.shift() as { socket: Socket; route: Route };
+      const next = this.waiting.shift() as Waiting;
       this.stats.waiting = this.waiting.length;
-      if (!next.socket.destroyed) this.open(next.socket, next.route);
+      next.unwatch();
+      if (!next.socket.destroyed) this.open(next.socket, next.route, next.peer);
     }
   }
 
@@ -250,7 +292,11 @@ export class ConnectionSet {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.sweeper);
-      for (const w of this.waiting.splice(0)) w.socket.destroy();
+      this.fds.stop();
+      for (const w of this.waiting.splice(0)) {
+        w.unwatch();
+        w.socket.destroy();
+      }
       this.stats.waiting = 0;
       const ended = [...this.connections].map((c) => c.done);
       for (const c of this.connections) {

@@ -63,6 +63,9 @@ export function resolveProxyTarget(sandbox: string, proxyUrl: string | undefined
   if (url.hostname === '') {
     throw usageError('Invalid proxy URL: it has no host, e.g. https://sandbox.us-east-1.aws.tensorlake.ai');
   }
+  if (url.port === '0') {
+    throw usageError(`Invalid proxy URL: port 0 cannot be connected to; give the proxy's real port, e.g. ${url.protocol}//${url.hostname}:9443`);
+  }
   const secure = scheme === 'wss:';
   if (!secure && !allowInsecure && !isLoopbackHost(url.hostname)) {
     throw usageError(`Refusing to send credentials in clear text to ${url.host}: use https:// or wss://, or pass --allow-insecure if you really mean it`);
