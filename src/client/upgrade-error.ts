@@ -52,14 +52,15 @@ export function statusError(status: number, bodyText: string, ctx: UpgradeContex
     const auth = status === 401 || status === 407;
     const what =
       auth && ctx.httpProxyAuth
-        ? `refused the credentials in the proxy URL ${paren(status)}: check the user name and password`
+        ? `refused the credentials in the proxy URL ${paren(status)}`
         : auth
           ? `requires authentication ${paren(status)}: put user:password in the proxy URL`
           : status === 403
             ? `refused to connect to ${ctx.host} ${paren(status)}`
             : `could not connect to ${ctx.host} ${paren(status)}`;
     const proxy = ctx.viaHttpProxy ? `The HTTP proxy ${ctx.viaHttpProxy}` : 'The HTTP proxy';
-    return new TunnelError(ErrorCodes.HTTP_PROXY, `${proxy} ${what}; ${PROXY_HINT}${auth ? '' : `, or add ${ctx.host} to NO_PROXY`}`, details);
+    const hint = auth && ctx.httpProxyAuth ? 'check the user name and password in --proxy or HTTPS_PROXY / HTTP_PROXY' : `${PROXY_HINT}${auth ? '' : `, or add ${ctx.host} to NO_PROXY`}`;
+    return new TunnelError(ErrorCodes.HTTP_PROXY, `${proxy} ${what}; ${hint}`, details);
   }
   switch (status) {
     case 400:
