@@ -10,20 +10,34 @@ export interface FdUsage {
   limit: number;
 }
 
-export function fdUsage(): FdUsage | undefined {
+let cachedLimit: number | undefined | null = null;
+
+/** The soft limit (read once: a process cannot raise its own from Node); undefined where unknown. */
+export function fdLimit(): number | undefined {
+  if (cachedLimit !== null) return cachedLimit;
   try {
-    const limits = readFileSync('/proc/self/limits', 'utf8');
-    const match = /^Max open files\s+(\d+)/m.exec(limits);
-    if (!match) return undefined;
-    return { open: readdirSync('/proc/self/fd').length, limit: Number(match[1]) };
-  } catch {
-    return undefined;
+    const match = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    cachedLimit = match ? Number(match[1]) : undefined;
+  } catch (err) {
+    // Out of descriptors already: try again next time rather than remember "unknown".
+    if (isFdExhausted(err)) return undefined;
+    cachedLimit = undefined;
   }
+  return cachedLimit;
 }
 
-/** The soft limit, for messages ("ulimit -n 64"); undefined where it cannot be read. */
-export function fdLimit(): number | undefined {
-  return fdUsage()?.limit;
+/**
+ * How many descriptors are open, and the limit. With none left, listing them fails too: that
+ * failure is itself the answer (all of them).
+ */
+export function fdUsage(): FdUsage | undefined {
+  const limit = fdLimit();
+  if (limit === undefined) return undefined;
+  try {
+    return { open: readdirSync('/proc/self/fd').length, limit };
+  } catch (err) {
+    return isFdExhausted(err) ? { open: limit, limit } : undefined;
+  }
 }
 
 /** Errors that mean the process (EMFILE) or the system (ENFILE) has no descriptor left. */
@@ -46,7 +60,10 @@ export class FdWatch {
   private lastCheck = 0;
   private lastWarning = 0;
 
-  constructor(private readonly warn: (message: string) => void) {}
+  constructor(private readonly warn: (message: string) => void) {
+    // Read while descriptors are still free.
+    fdLimit();
+  }
 
   /** Something happened that may use descriptors: look now (at most once a second). */
   poke(): void {
