@@ -6,6 +6,7 @@ import { Relay, type RelayResult } from '../relay/relay.js';
 import type { RetryInfo } from './connect.js';
 import { FdWatch, isFdExhausted } from './fd-watch.js';
 import { watchWhileWaiting } from './leave-watch.js';
+import { watchPingFlood } from './ping-flood.js';
 
 export interface ConnectionInfo {
   /** Increasing id, unique within one tunnel handle. */
@@ -237,9 +238,10 @@ export class ConnectionSet {
           return;
         }
         route.onOpen?.(socket);
+        const floodChecked = watchPingFlood(ws);
         conn.relay = new Relay(ws, socket, {
           lingerMs: this.settings.lingerMs,
-          onEnd: (result) => this.finish(conn, result, true),
+          onEnd: (result) => this.finish(conn, floodChecked(result), true),
         });
         this.events.emit('open', info);
       },
