@@ -166,6 +166,14 @@ export class ConnectionSet {
       socket.destroy();
       return;
     }
+    // A TCP client that reset before it was accepted: the system no longer knows its address. There
+    // is nobody to open a tunnel for; it still ends with its one close event, as a client that left.
+    if (socket.remoteAddress === undefined) {
+      socket.on('error', () => {});
+      socket.destroy();
+      this.closeUntunnelled(socket, route, 'unknown', 'local client left');
+      return;
+    }
     const max = this.settings.maxConnections;
     if (this.connections.size >= max) {
       if (this.waiting.length >= max * MAX_WAITING_FACTOR) {
@@ -195,6 +203,23 @@ export class ConnectionSet {
     else this.warn('TL_WARN_ACCEPT', `Accepting a local connection failed (${(err as NodeJS.ErrnoException).code ?? err.message})`);
   }
 
+  /** The one close event of a connection that never had a tunnel (left first, or stopped while waiting). */
+  private closeUntunnelled(socket: Socket, route: Route, peer: string, reason: string): void {
+    this.stats.connections += 1;
+    this.events.emit('close', {
+      id: this.nextId++,
+      peer,
+      local: route.local ?? formatHostPort(socket.localAddress ?? '', socket.localPort ?? 0),
+      sandbox: route.sandbox,
+      remotePort: route.remotePort,
+      bytesSent: 0,
+      bytesReceived: 0,
+      durationMs: 0,
+      reason,
+      opened: false,
+    });
+  }
+
   private leaveWaiting(entry: Waiting): void {
     const i = this.waiting.indexOf(entry);
     if (i < 0) return;
@@ -202,6 +227,7 @@ export class ConnectionSet {
     this.stats.waiting = this.waiting.length;
     entry.unwatch();
     entry.socket.destroy();
+    this.closeUntunnelled(entry.socket, entry.route, entry.peer, 'local client left while waiting');
   }
 
   private open(socket: Socket, route: Route, peer: string): void {
@@ -287,6 +313,7 @@ export class ConnectionSet {
       this.stats.waiting = this.waiting.length;
       next.unwatch();
       if (!next.socket.destroyed) this.open(next.socket, next.route, next.peer);
+      else this.closeUntunnelled(next.socket, next.route, next.peer, 'local client left while waiting');
     }
   }
 
@@ -298,6 +325,7 @@ export class ConnectionSet {
       for (const w of this.waiting.splice(0)) {
         w.unwatch();
         w.socket.destroy();
+        this.closeUntunnelled(w.socket, w.route, w.peer, 'tunnel stopped while waiting');
       }
       this.stats.waiting = 0;
       const ended = [...this.connections].map((c) => c.done);

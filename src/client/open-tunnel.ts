@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 import { ErrorCodes, TunnelError, usageError } from '../errors.js';
 import { parseBindAddress, parsePortSpec, parsePortSpecs, type PortMapping } from '../config/port-spec.js';
 import { isLoopbackHost } from '../config/proxy-url.js';
@@ -108,16 +107,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
     try {
       for (const [index, mapping] of this.mappings.entries()) {
         const route = this.routeFor(mapping);
-        const onConnection = (socket: Socket): void => {
-          // Reset before it was accepted (the kernel no longer knows its peer): nobody to serve.
-          if (socket.remoteAddress === undefined) {
-            socket.on('error', () => {});
-            socket.destroy();
-            return;
-          }
-          this.connections.accept(socket, route);
-        };
-        const result = await bindMapping(mapping, onConnection, (err) => this.connections.acceptFailed(err));
+        const result = await bindMapping(mapping, (socket) => this.connections.accept(socket, route), (err) => this.connections.acceptFailed(err));
         this.bound.push(...result.listeners);
         for (const l of result.listeners) {
           this.addresses.push({ address: l.address, family: l.family, port: l.port, remotePort: mapping.remotePort, mapping: index });
