@@ -228,6 +228,7 @@ export class ConnectionSet {
     entry.unwatch();
     entry.socket.destroy();
     this.closeUntunnelled(entry.socket, entry.route, entry.peer, 'local client left while waiting');
+    if (this.connections.size === 0 && this.waiting.length === 0) this.fds.busy(false);
   }
 
   private open(socket: Socket, route: Route, peer: string): void {
