@@ -55,13 +55,15 @@ async function startQuotingProxy(status, body) {
 
 test('a wrong HTTP proxy password (407 and 401): "refused the credentials", exit 6, the 3-character password never shown', async () => {
   for (const status of [407, 401]) {
-    const proxy = await startQuotingProxy(status, { error: `bad password pw9 for bob`, code: 'pw9' });
+    const proxy = await startQuotingProxy(status, { error: `bad password pw9 for proxy`, code: 'pw9' });
     try {
-      const url = proxy.url.replace('http://', 'http://bob:pw9@');
+      // A short user name is not a secret: "proxy" must not vanish from "The HTTP proxy ...".
+      const url = proxy.url.replace('http://', 'http://proxy:pw9@');
       const r = await runCli(['--json', '--proxy', url, '--proxy-url', 'https://127.0.0.1:9', 'sbx-1', '5432']);
       assert.equal(r.code, 6, r.stderr);
       assert.match(r.stderr, new RegExp(`refused the credentials in the proxy URL \\(${status}; proxy said: bad password \\[redacted\\] for .*; check the user name and password`));
       assert.doesNotMatch(r.stderr + r.stdout, /pw9/);
+      assert.match(r.stderr, /^error The HTTP proxy 127\.0\.0\.1:\d+ refused/m);
       const error = JSON.parse(r.stdout.trim().split('\n').at(-1));
       assert.equal(error.code, 'TL_ERR_HTTP_PROXY');
     } finally {
