@@ -113,6 +113,14 @@ export function formatHostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** The listener a socket came in on; a socket reset before it was accepted knows only its server. */
+function localOf(socket: Socket): string {
+  if (socket.localAddress !== undefined) return formatHostPort(socket.localAddress, socket.localPort ?? 0);
+  const bound = (socket as Socket & { server?: { address(): unknown } }).server?.address();
+  const a = bound as { address?: string; port?: number } | null | undefined;
+  return a?.address === undefined ? 'unknown' : formatHostPort(a.address, a.port ?? 0);
+}
+
 /**
  * The accepted local connections of one handle, whatever front end accepted them: the
  * --max-connections limit and its waiting line, one tunnel WebSocket and relay per connection,
@@ -203,13 +211,15 @@ export class ConnectionSet {
     else this.warn('TL_WARN_ACCEPT', `Accepting a local connection failed (${(err as NodeJS.ErrnoException).code ?? err.message})`);
   }
 
-  /** The one close event of a connection that never had a tunnel (left first, or stopped while waiting). */
+  /**
+   * The one close event of a connection that never had a tunnel (it left first, or was still
+   * waiting at shutdown). Not counted in `stats.connections`: nothing was served or failed.
+   */
   private closeUntunnelled(socket: Socket, route: Route, peer: string, reason: string): void {
-    this.stats.connections += 1;
     this.events.emit('close', {
       id: this.nextId++,
       peer,
-      local: route.local ?? formatHostPort(socket.localAddress ?? '', socket.localPort ?? 0),
+      local: route.local ?? localOf(socket),
       sandbox: route.sandbox,
       remotePort: route.remotePort,
       bytesSent: 0,
@@ -236,7 +246,7 @@ export class ConnectionSet {
     const info: ConnectionInfo = {
       id: this.nextId++,
       peer,
-      local: route.local ?? formatHostPort(socket.localAddress ?? '', socket.localPort ?? 0),
+      local: route.local ?? localOf(socket),
       sandbox: route.sandbox,
       remotePort: route.remotePort,
     };
