@@ -23,8 +23,10 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   if (mapping && (config.check || lookup)) out.startSpinner(lookup ? `Looking up sandbox ${options.sandbox}…` : what);
   // Ctrl-C during a long --wait must not need a second press.
   const startedAt = Date.now();
+  // The spinner says it is retrying, and why; without one, -v shows the same line.
   const onStartupRetry: TunnelOptions['onStartupRetry'] = (r) =>
-    out.verbose(`Startup check of port ${r.remotePort}: ${r.error.message}; retry ${r.attempt} in ${r.delayMs} ms`);
+    out.updateSpinner(`${what.replace(/…$/, '')}: retrying (attempt ${r.attempt + 1}) after: ${r.error.message}`);
+  if (mapping && config.waitMs > 0 && !config.check) out.info(`--wait with --no-check: each connection waits up to ${config.waitMs / 1000} s for the port; startup does not wait`);
   const opening = openAll(
     mapping
       ? prepareSandbox(config, options, out, ports)
