@@ -3,6 +3,7 @@ import { EXIT_INTERRUPTED } from './exit-codes.js';
 import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
 import { untilStopSignal } from './signals.js';
+import { selfLoopError } from './loop-guard.js';
 
 /** How long Ctrl-C waits for tunnels to close before exiting anyway. */
 const STOP_GRACE_MS = 900;
@@ -28,6 +29,11 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
     return EXIT_INTERRUPTED;
   }
   const handle: TunnelHandle = first;
+  const loop = selfLoopError(handle.addresses, options);
+  if (loop !== undefined) {
+    await handle.close();
+    throw loop;
+  }
   if (config.check) out.endSpinner(true, `Sandbox ${handle.sandbox} is reachable`);
   for (const w of handle.warnings) out.warning(w);
   const byMapping = new Map<number, typeof handle.addresses[number][]>();

@@ -4,6 +4,7 @@ import { chalkStderr } from 'chalk';
 import { ErrorCodes, TunnelError, VERSION, createTunnelServer, isLoopbackHost, isTunnelError, registerSecret, type TunnelServerOptions } from '../index.js';
 import { exitCodeFor } from './exit-codes.js';
 import { untilStopSignal } from './signals.js';
+import { tryHint, upgradeLine } from './server/hints.js';
 
 function portList(text: string): number[] {
   const ports = text.split(',').map((p) => p.trim());
@@ -17,6 +18,14 @@ function whole(name: string, min: number) {
   return (text: string): number => {
     if (!/^[0-9]+$/.test(text) || Number(text) < min) throw new InvalidArgumentError(`${name} takes a whole number from ${min}`);
     return Number(text);
+  };
+}
+
+/** Seconds, like every option of the client; the library takes milliseconds. */
+function seconds(name: string, max: number) {
+  return (text: string): number => {
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || Number(text) > max) throw new InvalidArgumentError(`${name} takes a number of seconds from 0 to ${max}, e.g. ${name} 30`);
+    return Math.round(Number(text) * 1000);
   };
 }
 
@@ -39,8 +48,9 @@ async function run(argv: string[]): Promise<number> {
     .option('--cert <file>', 'PEM certificate: serve wss:// (with --key)')
     .option('--key <file>', 'PEM private key for --cert')
     .option('--max-connections <n>', 'open tunnels at once', whole('--max-connections', 1), 1024)
-    .option('--idle-timeout <ms>', 'close tunnels that received nothing for this long (0: never)', whole('--idle-timeout', 0), 0)
+    .option('--idle-timeout <seconds>', 'close tunnels that received nothing for this long (0: never)', seconds('--idle-timeout', 86_400), 0)
     .option('--json', 'print one JSON line when listening (url, port, token) on stdout', false)
+    .option('-v, --verbose', 'one line per upgrade request: client, method, path, port, status (never the token)', false)
     .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({ outputError: () => {} });
@@ -54,6 +64,11 @@ async function run(argv: string[]): Promise<number> {
   const o = program.opts();
   if ((o.cert === undefined) !== (o.key === undefined)) throw new TunnelError(ErrorCodes.USAGE, '--cert and --key go together');
   const token: string | undefined = o.token ?? process.env.TL_TUNNEL_SERVER_TOKEN;
+  registerSecret(token);
+  // A client sends the token after "Bearer ": one with a space could never match.
+  if (token !== undefined && !/^[\x21-\x7e]+$/.test(token)) {
+    throw new TunnelError(ErrorCodes.USAGE, `The ${o.token === undefined ? 'TL_TUNNEL_SERVER_TOKEN' : '--token'} value contains spaces, control or non-ASCII characters, which no client can send`);
+  }
   const options: TunnelServerOptions = {
     host: o.host,
     port: o.port,
@@ -74,11 +89,14 @@ async function run(argv: string[]): Promise<number> {
     throw err;
   }
   if (token === undefined) process.stderr.write(`Generated token: ${server.token}\n`);
-  else registerSecret(token);
   if (!isLoopbackHost(server.host)) {
     process.stderr.write(`${chalkStderr.yellow('warning')} listening on ${server.host}, beyond this machine: anyone with the token reaches every port of this host\n`);
   }
-  process.stderr.write(`tl-tunnel-server listening on ${server.url}\nTry: TENSORLAKE_API_KEY=<token> tl-tunnel --proxy-url ${server.url} local <port>\n`);
+  process.stderr.write(`tl-tunnel-server listening on ${server.url}\n${tryHint(server, token === undefined)}\n`);
+  if (o.verbose) {
+    server.on('reject', (e) => process.stderr.write(`${upgradeLine(e)}\n`));
+    server.on('open', (e) => process.stderr.write(`${upgradeLine({ ...e, status: 101 })}\n`));
+  }
   if (o.json) process.stdout.write(`${JSON.stringify({ event: 'listening', url: server.url, port: server.port, host: server.host, ...(token === undefined ? { token: server.token } : {}) })}\n`);
   await untilStopSignal();
   await Promise.race([server.close(), new Promise((resolve) => setTimeout(resolve, 900).unref())]);
