@@ -54,6 +54,7 @@ Port specs: REMOTE, LOCAL:REMOTE, :REMOTE (free local port), ADDRESS:LOCAL:REMOT
 Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID, TENSORLAKE_PROJECT_ID,
   TENSORLAKE_SANDBOX_PROXY_URL, TENSORLAKE_API_URL, HTTPS_PROXY, HTTP_PROXY, NO_PROXY, NO_COLOR,
   NODE_EXTRA_CA_CERTS
+Shell completion: tl-tunnel completion bash|zsh|fish (see the README to install it)
 Exit codes: 0 ok, 1 other error, 2 usage, 3 auth, 4 no such sandbox / port never opened,
   5 local port unavailable, 6 proxy unreachable / TLS / timeout
 `;
@@ -81,7 +82,7 @@ function normaliseArgv(args: string[]): string[] {
   return args.flatMap((arg, i) => (arg === '--wait' && !/^[0-9]+(\.[0-9]+)?$/.test(args[i + 1] ?? '') ? [`--wait=${DEFAULT_WAIT_SECONDS}`] : [arg]));
 }
 
-function buildProgram(): Command {
+export function buildProgram(): Command {
   return new Command()
     .name('tl-tunnel')
     .description('Forward local TCP ports into a Tensorlake sandbox.')

@@ -37,8 +37,9 @@ function readPem(path: string, what: string): string {
   }
 }
 
-async function run(argv: string[]): Promise<number> {
-  const program = new Command()
+/** The option parser of tl-tunnel-server (also read by the shell completion scripts). */
+export function buildServerProgram(): Command {
+  return new Command()
     .name('tl-tunnel-server')
     .description('The sandbox side of the tunnel protocol, for tests and for trying tl-tunnel offline.\nRelays each authenticated WebSocket to 127.0.0.1:<port> on this machine.')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
@@ -54,6 +55,10 @@ async function run(argv: string[]): Promise<number> {
     .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({ outputError: () => {} });
+}
+
+async function run(argv: string[]): Promise<number> {
+  const program = buildServerProgram();
   try {
     program.parse(argv.slice(2), { from: 'user' });
   } catch (err) {
