@@ -75,6 +75,12 @@ test('zsh: the script parses and registers both commands with compinit', async (
     await sh('zsh', ['-n', file]);
     const out = await sh('zsh', ['-f', '-c', `autoload -U compinit; compinit -u -d ${dir}/zcompdump; source ${JSON.stringify(file)}; print -r -- $_comps[tl-tunnel] $_comps[tl-tunnel-server]; whence -f _tl_tunnel`]);
     assert.match(out, /^_tl_tunnel_dispatch _tl_tunnel_dispatch\n/);
+    // Installed as the README says, as an autoloaded file: compinit reads its #compdef line.
+    const { mkdir, copyFile } = await import('node:fs/promises');
+    await mkdir(path.join(dir, 'zfunc'));
+    await copyFile(file, path.join(dir, 'zfunc', '_tl-tunnel'));
+    const autoloaded = await sh('zsh', ['-f', '-c', `fpath=(${dir}/zfunc $fpath); autoload -U compinit; compinit -u -d ${dir}/zcompdump2; print -r -- $_comps[tl-tunnel] $_comps[tl-tunnel-server]`]);
+    assert.equal(autoloaded, '_tl-tunnel _tl-tunnel\n');
     for (const spec of ["'--proxy-url[", "'--address[", "(127.0.0.1 \\:\\:1 0.0.0.0 \\:\\:)", 'compadd -- bash zsh fish']) assert.ok(out.includes(spec), `${spec} in:\n${out}`);
   });
 });

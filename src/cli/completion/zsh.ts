@@ -33,7 +33,7 @@ function fn(spec: CommandSpec): string {
 export function zshScript(specs: CommandSpec[]): string {
   return `#compdef ${specs.map((s) => s.name).join(' ')}
 # zsh completion for ${specs.map((s) => s.name).join(' and ')}
-# Install: tl-tunnel completion zsh > "\${fpath[1]}/_tl-tunnel"   (then start a new shell)
+# Install: tl-tunnel completion zsh > ~/.zfunc/_tl-tunnel, with fpath=(~/.zfunc $fpath) before compinit
 #      or: echo 'source <(tl-tunnel completion zsh)' >> ~/.zshrc   (after compinit)
 ${specs.map(fn).join('\n\n')}
 
@@ -43,7 +43,8 @@ ${specs.map((s) => `    ${s.name}) _${s.name.replace(/-/g, '_')} "$@" ;;`).join(
   esac
 }
 
-if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
+# Autoloaded from a file named _tl-tunnel in $fpath: complete now; sourced: register.
+if [[ $funcstack[1] == _tl-tunnel ]]; then
   _tl_tunnel_dispatch "$@"
 else
   compdef _tl_tunnel_dispatch ${specs.map((s) => s.name).join(' ')}
