@@ -62,6 +62,10 @@ test('the Try: line is a command that works, with the generated token, also for 
   const own = await serverCli(['--token', CANARY_KEY]);
   assert.match(tryLine(own.stderr()), /TENSORLAKE_API_KEY=<your --token> tl-tunnel --proxy-url http:\/\/127\.0\.0\.1:\d+ local <port>/);
   await own.stop();
+  const fromEnv = await serverCli([], { TL_TUNNEL_SERVER_TOKEN: CANARY_KEY });
+  assert.match(tryLine(fromEnv.stderr()), /^Try: TENSORLAKE_API_KEY="\$TL_TUNNEL_SERVER_TOKEN" tl-tunnel --proxy-url/);
+  assert.equal(fromEnv.event.token, undefined, 'a token the user gave is not printed in --json either');
+  await fromEnv.stop();
 });
 
 test('a token no client can send is refused with exit 2, naming where it came from', async () => {

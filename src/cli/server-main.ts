@@ -97,7 +97,7 @@ async function run(argv: string[]): Promise<number> {
   if (!isLoopbackHost(server.host)) {
     process.stderr.write(`${chalkStderr.yellow('warning')} listening on ${server.host}, beyond this machine: anyone with the token reaches every port of this host\n`);
   }
-  process.stderr.write(`tl-tunnel-server listening on ${server.url}\n${tryHint(server, token === undefined)}\n`);
+  process.stderr.write(`tl-tunnel-server listening on ${server.url}\n${tryHint(server, token === undefined ? 'generated' : o.token === undefined ? 'env' : 'flag')}\n`);
   if (o.verbose) {
     server.on('reject', (e) => process.stderr.write(`${upgradeLine(e)}\n`));
     server.on('open', (e) => process.stderr.write(`${upgradeLine({ ...e, status: 101 })}\n`));

@@ -11,10 +11,13 @@ export function clientProxyUrl(server: Pick<TunnelServerHandle, 'host' | 'port' 
   return { url: `${scheme}://${shown}:${server.port}`, insecure: scheme === 'http' && !isLoopbackHost(host) };
 }
 
-/** The one-line example printed at startup, with the server's own token when it made one up. */
-export function tryHint(server: TunnelServerHandle, generated: boolean): string {
+/**
+ * The one-line example printed at startup: the server's own token when it made one up, else where
+ * the user put theirs (never echoed: it may be a real secret reused).
+ */
+export function tryHint(server: TunnelServerHandle, source: 'generated' | 'flag' | 'env'): string {
   const { url, insecure } = clientProxyUrl(server);
-  const key = generated ? server.token : '<your --token>';
+  const key = source === 'generated' ? server.token : source === 'flag' ? '<your --token>' : '"$TL_TUNNEL_SERVER_TOKEN"';
   return `Try: TENSORLAKE_API_KEY=${key} tl-tunnel${insecure ? ' --allow-insecure' : ''} --proxy-url ${url} local <port>`;
 }
 
