@@ -5,7 +5,7 @@ function optionLine(command: string, o: OptionSpec): string {
   if (o.short) parts.push('-s', o.short.slice(1));
   parts.push('-l', o.long.slice(2));
   if (o.values === 'files') parts.push('-r', '-F');
-  else if (o.values !== undefined && o.long !== '--wait') parts.push('-x');
+  else if (o.values !== undefined && !o.optional) parts.push('-x');
   if (o.values !== undefined && o.values !== 'files' && o.values.length > 0) parts.push('-a', quote(o.values.join(' ')));
   parts.push('-d', quote(o.description.replace(/\s+/g, ' ')));
   return parts.join(' ');

@@ -7,6 +7,8 @@ export interface OptionSpec {
   description: string;
   /** undefined: a flag; [] a value with nothing to suggest; 'files': a path; else the words to offer. */
   values?: readonly string[] | 'files';
+  /** The value may be left out (`--wait [seconds]`). */
+  optional?: boolean;
 }
 
 export interface CommandSpec {
@@ -34,13 +36,14 @@ const VALUE_HINTS: Record<string, readonly string[] | 'files'> = {
 export function commandSpec(program: Command, firstWords: readonly string[] = []): CommandSpec {
   const options: OptionSpec[] = [];
   for (const o of program.options) {
-    if (o.long === undefined) continue;
+    if (o.long === undefined || o.hidden) continue;
     const takesValue = o.required || o.optional;
     options.push({
       long: o.long,
       ...(o.short ? { short: o.short } : {}),
       description: o.description,
       ...(takesValue ? { values: VALUE_HINTS[o.long] ?? [] } : {}),
+      ...(o.optional ? { optional: true } : {}),
     });
   }
   options.push({ long: '--help', short: '-h', description: 'show the help' });

@@ -6,8 +6,8 @@ const esc = (text: string): string => text.replace(/([\\:[\]])/g, '\\$1');
 function optionSpecs(o: OptionSpec): string[] {
   const description = esc(o.description.replace(/\s+/g, ' '));
   const action = o.values === undefined ? '' : o.values === 'files' ? ':file:_files' : `:value:(${o.values.map(esc).join(' ')})`;
-  // `--wait [seconds]`: an optional value (two colons).
-  const valuePart = o.values === undefined ? '' : o.long === '--wait' ? `:${action}` : action;
+  // An optional value (`--wait [seconds]`) takes two colons.
+  const valuePart = o.optional ? `:${action}` : action;
   return [o.long, ...(o.short ? [o.short] : [])].map((flag) => quote(`${flag}[${description}]${valuePart}`));
 }
 
