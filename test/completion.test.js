@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { CLI, cliEnv, eventually, runCli, startEcho, startServer } from './helpers/index.js';
+import { CLI, ROOT, cliEnv, eventually, runCli, startEcho, startServer } from './helpers/index.js';
 
 function sh(cmd, args, { cwd } = {}) {
   return new Promise((resolve, reject) => {
@@ -70,7 +70,7 @@ test('bash: registered for both commands; options, values, files and the complet
   });
 });
 
-test('zsh: the script parses and registers both commands with compinit', async () => {
+test('zsh: the script parses, registers both commands (sourced or autoloaded) and completes in an interactive zsh', async () => {
   await withScript('zsh', async (file, dir) => {
     await sh('zsh', ['-n', file]);
     const out = await sh('zsh', ['-f', '-c', `autoload -U compinit; compinit -u -d ${dir}/zcompdump; source ${JSON.stringify(file)}; print -r -- $_comps[tl-tunnel] $_comps[tl-tunnel-server]; whence -f _tl_tunnel`]);
@@ -81,6 +81,13 @@ test('zsh: the script parses and registers both commands with compinit', async (
     await copyFile(file, path.join(dir, 'zfunc', '_tl-tunnel'));
     const autoloaded = await sh('zsh', ['-f', '-c', `fpath=(${dir}/zfunc $fpath); autoload -U compinit; compinit -u -d ${dir}/zcompdump2; print -r -- $_comps[tl-tunnel] $_comps[tl-tunnel-server]`]);
     assert.equal(autoloaded, '_tl-tunnel _tl-tunnel\n');
+    // Completion for real, in an interactive zsh: what the widget offers after each line typed.
+    const complete = async (line) => (await sh('zsh', ['-f', path.join(ROOT, 'test', 'helpers', 'zsh-complete.zsh'), file, line], { cwd: dir })).trim().split('|');
+    assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy-url', '--proxy']);
+    assert.deepEqual(await complete('tl-tunnel --address '), ['127.0.0.1', '::1', '0.0.0.0', '::']);
+    assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
+    assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'zsh', 'fish']);
+    assert.ok((await complete('tl-tunnel-server --cert ')).includes('cert.pem'));
     for (const spec of ["'--proxy-url[", "'--address[", "(127.0.0.1 \\:\\:1 0.0.0.0 \\:\\:)", 'compadd -- bash zsh fish']) assert.ok(out.includes(spec), `${spec} in:\n${out}`);
   });
 });
