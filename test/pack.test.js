@@ -34,8 +34,9 @@ test('publish-ready; the tarball holds only what runs; it installs from an empty
   // npm's own cache and logs go to the scratch folder: nothing of the user's is read or written.
   const npmEnv = { ...process.env, npm_config_cache: path.join(work, 'cache'), npm_config_update_notifier: 'false' };
 
-  // prepack builds, so what is checked is what would be published.
-  const dry = await run(NPM, ['publish', '--dry-run', '--json'], { cwd: ROOT, env: npmEnv });
+  // Without scripts: prepack would rebuild dist/ while other test files run the CLI from it (npm test
+  // has just built it, and a published tarball is built by prepack).
+  const dry = await run(NPM, ['publish', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, env: npmEnv });
   const warnings = dry.stderr.split('\n').filter((l) => /^npm (warn|error)/i.test(l) && !/requires you to be logged in/.test(l));
   assert.deepEqual(warnings, [], `npm publish --dry-run is clean:\n${dry.stderr}`);
   const info = json(dry.stdout)[pkg.name];
