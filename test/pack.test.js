@@ -26,7 +26,7 @@ function run(cmd, args, { cwd, timeoutMs = 180_000, env = cliEnv() } = {}) {
 
 const json = (text) => JSON.parse(text.slice(text.search(/[[{]/)));
 
-test('publish-ready; the tarball holds only what runs; it installs from an empty cache and works, also through npx', { timeout: 300_000 }, async (t) => {
+test('publish-ready; the tarball holds only what runs; it installs from an empty cache and works, also through npx; npm install -g . from the clone', { timeout: 300_000 }, async (t) => {
   const work = await mkdtemp(path.join(tmpdir(), 'tl-pack-'));
   t.after(() => rm(work, { recursive: true, force: true }));
   const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8'));
@@ -71,6 +71,16 @@ test('publish-ready; the tarball holds only what runs; it installs from an empty
   // The README's tarball form: a relative path (an absolute one is taken for a command by npx).
   const fromTarball = await run(NPX, ['--yes', `./${path.basename(tarball)}`, '--version'], { cwd: work, env });
   assert.equal(fromTarball.stdout.trim(), pkg.version);
+
+  // From a clone, as the README says: `npm install -g .` (here into a scratch prefix) puts both
+  // commands on PATH, linked to the clone.
+  const global = path.join(work, 'global');
+  await run(NPM, ['install', '-g', '.', '--prefix', global, '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: ROOT, env: npmEnv });
+  const globalBin = process.platform === 'win32' ? global : path.join(global, 'bin');
+  for (const command of ['tl-tunnel', 'tl-tunnel-server']) {
+    const r = await run(command, ['--version'], { env: cliEnv({ PATH: `${globalBin}${path.delimiter}${process.env.PATH}` }) });
+    assert.equal(r.stdout.trim(), pkg.version, `${command} on PATH after npm install -g .`);
+  }
 
   // A real forward: the installed tl-tunnel against the installed tl-tunnel-server.
   const echo = await startEcho();
