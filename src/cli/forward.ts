@@ -5,6 +5,7 @@ import type { Output } from './output.js';
 import { announceProxy, openCliProxy, sumStats, sumTraffic } from './proxy-mode.js';
 import { untilStopSignal } from './signals.js';
 import { prepareSandbox, willLookUp } from './sandbox.js';
+import { selfLoopError } from './loop-guard.js';
 
 /** How long Ctrl-C waits for tunnels to close before exiting anyway. */
 const STOP_GRACE_MS = 900;
@@ -49,6 +50,11 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   }
   const [handle, proxy] = first;
   if (handle) {
+    const loop = selfLoopError(handle.addresses, options);
+    if (loop !== undefined) {
+      await Promise.all([handle.close(), proxy?.close()]);
+      throw loop;
+    }
     if (mapping) out.endSpinner(true, config.check ? `Sandbox ${handle.sandbox} is reachable` : undefined);
     for (const w of handle.warnings) out.warning(w);
     const byMapping = new Map<number, typeof handle.addresses[number][]>();
