@@ -36,6 +36,8 @@ export const ErrorCodes = {
   REMOTE_CLOSED: 'TL_ERR_REMOTE_CLOSED',
   /** The local client reset its connection. */
   LOCAL_RESET: 'TL_ERR_LOCAL_RESET',
+  /** The tunnel was stopped (Ctrl-C, SIGTERM, close(), a server stop) before its connection ended: cut, not completed. */
+  INTERRUPTED: 'TL_ERR_INTERRUPTED',
   /** Anything we did not foresee. */
   INTERNAL: 'TL_ERR_INTERNAL',
 } as const;

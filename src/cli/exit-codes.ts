@@ -18,6 +18,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   [ErrorCodes.KEEPALIVE]: 1,
   [ErrorCodes.REMOTE_CLOSED]: 1,
   [ErrorCodes.LOCAL_RESET]: 1,
+  [ErrorCodes.INTERRUPTED]: 1,
   [ErrorCodes.INTERNAL]: 1,
 };
 

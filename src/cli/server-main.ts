@@ -40,6 +40,7 @@ async function run(argv: string[]): Promise<number> {
     .option('--key <file>', 'PEM private key for --cert')
     .option('--max-connections <n>', 'open tunnels at once', whole('--max-connections', 1), 1024)
     .option('--idle-timeout <ms>', 'close tunnels that received nothing for this long (0: never)', whole('--idle-timeout', 0), 0)
+    .option('--keepalive <seconds>', 'ping each tunnel this often; drop a client silent for two intervals (0: off)', whole('--keepalive', 0), 30)
     .option('--json', 'print one JSON line when listening (url, port, token) on stdout', false)
     .version(VERSION, '-V, --version')
     .exitOverride()
@@ -61,6 +62,7 @@ async function run(argv: string[]): Promise<number> {
     allow: o.allow,
     maxConnections: o.maxConnections,
     idleTimeoutMs: o.idleTimeout,
+    keepaliveMs: o.keepalive * 1000,
     ...(o.cert ? { tls: { cert: readPem(o.cert, 'certificate'), key: readPem(o.key, 'key') } } : {}),
   };
   let server;

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError, redact } from '../errors.js';
+import { onCloseFrame } from './close-frame.js';
 
 export interface RelayOptions {
   /** Pause the producer when this many bytes wait to be written on either side. */
@@ -10,6 +11,8 @@ export interface RelayOptions {
   lingerMs?: number;
   /** How long a close handshake may take before the socket is cut. */
   closeGraceMs?: number;
+  /** How long close() (a stop) waits for data already received to be written to the stream before resetting it. */
+  stopFlushMs?: number;
   /** Called once, after both sides are closed. */
   onEnd: (result: RelayResult) => void;
 }
@@ -34,8 +37,25 @@ const SEND_OPTIONS = { binary: true } as const;
 // WebSocket.readyState values (RFC 6455 / WHATWG); spelled out so this module does not load ws.
 const CONNECTING = 0;
 const OPEN = 1;
-/** Close codes that mean "finished normally": the stream is ended gracefully rather than reset. */
-const NORMAL_CLOSES = new Set([1000, 1001, 1005]);
+/**
+ * Close codes after which the stream is ended gracefully (FIN): the peer's input ended and all its
+ * data was sent. 1005 is a close frame without a code, which plain WebSocket servers send for a
+ * normal end. Anything else (1001 "going away" included) may have cut data in flight: reset.
+ */
+const NORMAL_CLOSES = new Set([1000, 1005]);
+/**
+ * Writes waiting on either side before reading pauses, whatever their size: each queued write
+ * costs memory of its own, so a flood of 1-byte frames must stop the reader as bytes would.
+ */
+export const MAX_QUEUED_WRITES = 1024;
+const LOW_QUEUED_WRITES = MAX_QUEUED_WRITES >>> 2;
+/**
+ * While our frames wait on the peer's backpressure (its program is not reading), its silence is
+ * not taken for death until this long, or six keepalive intervals if longer: a peer that accepts
+ * no byte and answers nothing for that long is gone. A pong (solicited or not) resets it.
+ */
+export const BLOCKED_SILENCE_MS = 120_000;
+const BLOCKED_SILENCE_INTERVALS = 6;
 
 /**
  * Relays bytes between one WebSocket (binary frames) and one byte stream, both ways, with
@@ -67,8 +87,21 @@ export class Relay {
   private error: TunnelError | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly stopFlushMs: number;
+  /** The peer's close frame has been read: nothing more will come from it. */
+  private peerClosed = false;
+  /** We sent a normal close (1000) because our stream ended. */
+  private endedByUs = false;
+  /** close() was called: incoming data is dropped, the stream is reset once flushed. */
+  private stopping = false;
+  private lastTickAt = Date.now();
+  /** When our upload started to wait on a silent peer's backpressure. */
+  private blockedSince: number | undefined;
   /** Frames handed to ws whose write has not completed yet. */
   private unsent = 0;
+  /** Writes to the stream that have not completed yet. */
+  private queued = 0;
   /** The linger ran out while our frames were still queued: end once they are written. */
   private endWhenFlushed = false;
 
@@ -81,6 +114,7 @@ export class Relay {
     this.lowWater = this.hwm >>> 2;
     this.lingerMs = options.lingerMs ?? 2000;
     this.closeGraceMs = options.closeGraceMs ?? 2000;
+    this.stopFlushMs = options.stopFlushMs ?? 400;
     this.onEnd = options.onEnd;
 
     ws.on('message', this.onMessage);
@@ -88,6 +122,7 @@ export class Relay {
     ws.on('ping', this.onAlive);
     ws.on('error', this.onWsError);
     ws.on('close', this.onWsClose);
+    onCloseFrame(ws, this.onPeerClose);
     stream.on('data', this.onStreamData);
     stream.on('end', this.onStreamEnd);
     stream.on('error', this.onStreamError);
@@ -101,12 +136,23 @@ export class Relay {
     }
   }
 
-  /** Closes both sides with a WebSocket close frame (1001 when stopping). */
+  /**
+   * Stops the tunnel (Ctrl-C, server shutdown, idle timeout): a cut, not an end. Nothing more is
+   * read or accepted; data already received is written to the stream for up to `stopFlushMs`, then
+   * the stream is reset; the peer gets a close with `code` and resets its side. Counts as
+   * TL_ERR_INTERRUPTED unless the tunnel was already ending normally.
+   */
   close(code = 1001, reason = 'tunnel closing'): void {
-    if (this.reason === 'closed') this.reason = reason;
-    this.closeWs(code, reason);
-    if (!this.wsClosed) return;
-    this.stream.end();
+    if (this.finished || this.wsClosed || this.peerClosed || this.stopping) return;
+    this.stopping = true;
+    if (this.error === undefined) {
+      this.error = new TunnelError(ErrorCodes.INTERRUPTED, `The tunnel was stopped (${reason}) before the connection ended; it was cut, not completed`);
+      this.reason = this.error.message;
+    }
+    this.stream.pause();
+    this.closeWs(code, reason, false, Math.min(this.closeGraceMs, this.stopFlushMs + 200));
+    if (this.stream.writableLength === 0) this.destroyStream(true);
+    else this.flushTimer = setTimeout(() => this.destroyStream(true), this.stopFlushMs).unref();
   }
 
   /** Tears both sides down because of `error`; the first error wins. */
@@ -119,22 +165,42 @@ export class Relay {
     this.destroyStream(true);
   }
 
-  /** One keepalive tick: ping, and fail after two intervals without a sign of life. Returns false once dead. */
+  /**
+   * One keepalive tick: ping, and fail after two intervals without a sign of life. Returns false
+   * once dead. Liveness and flow control are kept apart: a side that holds the WebSocket paused
+   * for a slow reader cannot read pongs, so it does not count missed ones and tells the peer it
+   * lives with an unsolicited pong (RFC 6455 5.5.3); a side whose upload waits on the peer's
+   * backpressure gives a silent peer BLOCKED_SILENCE_MS before declaring it dead.
+   */
   keepaliveTick(): boolean {
     if (this.finished || this.wsClosed) return false;
-    // While a slow local reader holds the WebSocket paused, no frame (pong included) can be read:
-    // that silence is ours, not the peer's, and must not end a healthy download.
+    const now = Date.now();
+    const interval = now - this.lastTickAt;
+    this.lastTickAt = now;
     if (this.active || this.downPaused) {
       this.active = false;
       this.missed = 0;
+      this.blockedSince = undefined;
+    } else if (this.unsent > 0) {
+      this.blockedSince ??= now - interval;
+      if (now - this.blockedSince >= Math.max(BLOCKED_SILENCE_MS, BLOCKED_SILENCE_INTERVALS * interval)) {
+        return this.declareDead(`no pong while our data waited for ${Math.round((now - this.blockedSince) / 1000)} s`);
+      }
     } else if (++this.missed >= 2) {
-      this.fail(new TunnelError(ErrorCodes.KEEPALIVE, 'The tunnel stopped answering (no data and no pong for two keepalive intervals)'), 1001);
-      this.ws.terminate();
-      return false;
+      return this.declareDead('no data and no pong for two keepalive intervals');
     }
-    // Ping every interval, busy or not, so idle-timeout middleboxes see traffic both ways.
-    if (this.ws.readyState === OPEN) this.ws.ping();
+    if (this.ws.readyState === OPEN) {
+      // Ping every interval, busy or idle, so idle-timeout middleboxes see traffic both ways.
+      this.ws.ping();
+      if (this.downPaused) this.ws.pong();
+    }
     return true;
+  }
+
+  private declareDead(why: string): false {
+    this.fail(new TunnelError(ErrorCodes.KEEPALIVE, `The tunnel stopped answering (${why})`), 1001);
+    this.ws.terminate();
+    return false;
   }
 
   private readonly onAlive = (): void => {
@@ -142,11 +208,11 @@ export class Relay {
   };
 
   private readonly onStreamData = (chunk: Buffer): void => {
-    if (this.ws.readyState !== OPEN) return;
+    if (this.ws.readyState !== OPEN || this.stopping) return;
     this.bytesUp += chunk.length;
     this.unsent += 1;
     this.ws.send(chunk, SEND_OPTIONS, this.onSent);
-    if (!this.upPaused && this.ws.bufferedAmount >= this.hwm) {
+    if (!this.upPaused && (this.ws.bufferedAmount >= this.hwm || this.unsent >= MAX_QUEUED_WRITES)) {
       this.upPaused = true;
       this.stream.pause();
     }
@@ -158,7 +224,7 @@ export class Relay {
     this.unsent -= 1;
     if (err) return;
     this.active = true;
-    if (this.upPaused && this.ws.bufferedAmount <= this.lowWater) {
+    if (this.upPaused && this.ws.bufferedAmount <= this.lowWater && this.unsent <= LOW_QUEUED_WRITES) {
       this.upPaused = false;
       if (!this.streamEnded) this.stream.resume();
     }
@@ -171,19 +237,25 @@ export class Relay {
       this.fail(new TunnelError(ErrorCodes.PROTOCOL, 'The peer sent a text frame; the tunnel carries binary frames only'), 1003);
       return;
     }
-    if (this.streamClosed) return;
+    if (this.streamClosed || this.stopping || this.peerClosed) return;
     this.bytesDown += data.length;
-    this.stream.write(data);
+    this.queued += 1;
+    this.stream.write(data, this.onWritten);
     if (this.streamEnded) this.armLinger();
-    if (!this.downPaused && this.stream.writableLength >= this.hwm) {
+    if (!this.downPaused && (this.stream.writableLength >= this.hwm || this.queued >= MAX_QUEUED_WRITES)) {
       this.downPaused = true;
       this.ws.pause();
-      this.stream.once('drain', this.onStreamDrain);
     }
   };
 
-  private readonly onStreamDrain = (): void => {
+  // Resumes on completed writes rather than 'drain': writes below the byte mark never ask for a
+  // 'drain', so a pause for their count would never end.
+  private readonly onWritten = (): void => {
+    this.queued -= 1;
+    if (this.stopping && this.stream.writableLength === 0) this.destroyStream(true);
+    if (!this.downPaused || this.stream.writableLength > this.lowWater || this.queued > LOW_QUEUED_WRITES) return;
     this.downPaused = false;
+    if (this.wsClosed || this.peerClosed || this.stopping) return;
     this.ws.resume();
     if (this.streamEnded) this.armLinger();
   };
@@ -196,7 +268,7 @@ export class Relay {
   };
 
   private armLinger(): void {
-    if (this.wsClosed) return;
+    if (this.wsClosed || this.peerClosed || this.stopping) return;
     this.endWhenFlushed = false;
     if (this.lingerTimer) this.lingerTimer.refresh();
     else this.lingerTimer = setTimeout(this.onLingerEnd, this.lingerMs);
@@ -205,7 +277,7 @@ export class Relay {
   private readonly onLingerEnd = (): void => {
     // Paused for a slow local reader, we are not reading what the peer sent: not idle. The
     // drain that resumes reading starts the linger again.
-    if (this.wsClosed || this.downPaused) return;
+    if (this.wsClosed || this.peerClosed || this.stopping || this.downPaused) return;
     // A close frame queued now would start ws's close timer while our data is still in flight.
     if (this.unsent > 0) this.endWhenFlushed = true;
     else this.endGracefully();
@@ -215,6 +287,7 @@ export class Relay {
   private endGracefully(): void {
     this.endWhenFlushed = false;
     if (this.reason === 'closed') this.reason = 'local end';
+    this.endedByUs = true;
     this.closeWs(1000, 'local end', true);
   }
 
@@ -226,8 +299,9 @@ export class Relay {
   private readonly onStreamClose = (): void => {
     this.streamClosed = true;
     if (!this.wsClosed) {
-      // Destroyed without an error (e.g. by the owner): end the tunnel too.
-      this.closeWs(this.error ? 1011 : 1000, this.error ? this.error.code : 'closed');
+      // Destroyed by the owner: an end only after the stream's own end, otherwise a cut.
+      const ended = this.streamEnded || this.peerClosed;
+      this.closeWs(this.error ? 1011 : ended ? 1000 : 1001, this.error ? this.error.code : 'closed');
     }
     this.maybeFinish();
   };
@@ -245,19 +319,31 @@ export class Relay {
   private readonly onWsClose = (code: number, reason: Buffer): void => {
     if (this.wsClosed) return;
     this.wsClosed = true;
+    clearTimeout(this.graceTimer);
+    // Without the close-frame hook (or for a drop without one), the stream is settled only now.
+    this.onPeerClose(code, reason);
+    this.maybeFinish();
+  };
+
+  /** The peer's close frame was read (or the WebSocket closed): settle the stream, FIN or reset. */
+  private readonly onPeerClose = (code: number, reason: Buffer): void => {
+    if (this.peerClosed) return;
+    this.peerClosed = true;
     this.closeCode = code;
     clearTimeout(this.lingerTimer);
-    clearTimeout(this.graceTimer);
-    if (this.downPaused) {
-      this.stream.off('drain', this.onStreamDrain);
-      this.downPaused = false;
-    }
-    if (this.error === undefined && !NORMAL_CLOSES.has(code)) {
+    this.downPaused = false;
+    // The answer to our own normal close may say 1001: our side had ended, nothing was cut.
+    const normal = NORMAL_CLOSES.has(code) || (this.endedByUs && code === 1001);
+    if (this.error === undefined && !normal) {
       // Redacted before it is cut, so a secret echoed by the peer cannot survive as a fragment.
       const text = reason.length > 0 ? `: ${redact(reason.toString('utf8')).slice(0, 120)}` : '';
       this.error = new TunnelError(
         ErrorCodes.REMOTE_CLOSED,
-        code === 1006 ? 'The tunnel connection dropped without a close frame (1006)' : `The tunnel was closed by the peer with code ${code}${text}`,
+        code === 1006
+          ? 'The tunnel connection dropped without a close frame (1006)'
+          : code === 1001
+            ? `The tunnel was closed by the peer with code 1001 (going away${text}) before the connection ended; it was cut, not completed`
+            : `The tunnel was closed by the peer with code ${code}${text}`,
       );
       this.reason = this.error.message;
     }
@@ -265,16 +351,15 @@ export class Relay {
       this.destroyStream(true);
     } else {
       if (this.reason === 'closed') this.reason = code === 1005 ? 'closed by peer' : `closed by peer (${code})`;
-      // Flush what is queued, then close; data the local side still sends has nowhere to go.
+      // Flush what is queued, then FIN; data the local side still sends has nowhere to go.
       this.stream.end();
       this.stream.resume();
       this.stream.once('finish', () => this.destroyStream(false));
     }
-    this.maybeFinish();
   };
 
   /** Sends a close frame once; `patient`: a graceful end, which a slow peer may take long to answer. */
-  private closeWs(code: number, reason: string, patient = false): void {
+  private closeWs(code: number, reason: string, patient = false, graceMs = this.closeGraceMs): void {
     if (this.wsClosed) return;
     const state = this.ws.readyState;
     if (state === OPEN) {
@@ -288,10 +373,11 @@ export class Relay {
     // A graceful end waits for the peer's answer, which comes only once it has drained our data;
     // ws's closeTimeout bounds that, and keepalive judges whether the peer is alive meanwhile.
     // A stop or a failure must not let an unanswered handshake hold the socket that long.
-    if (!patient) this.graceTimer ??= setTimeout(() => this.ws.terminate(), this.closeGraceMs).unref();
+    if (!patient) this.graceTimer ??= setTimeout(() => this.ws.terminate(), graceMs).unref();
   }
 
   private destroyStream(abort: boolean): void {
+    clearTimeout(this.flushTimer);
     if (this.streamClosed || this.stream.destroyed) return;
     if (abort && this.stream instanceof Socket && !this.stream.pending) this.stream.resetAndDestroy();
     else this.stream.destroy();
@@ -302,6 +388,7 @@ export class Relay {
     this.finished = true;
     clearTimeout(this.lingerTimer);
     clearTimeout(this.graceTimer);
+    clearTimeout(this.flushTimer);
     this.onEnd({
       bytesUp: this.bytesUp,
       bytesDown: this.bytesDown,
