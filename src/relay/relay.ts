@@ -102,6 +102,8 @@ export class Relay {
   private unsent = 0;
   /** Writes to the stream that have not completed yet. */
   private queued = 0;
+  /** Frames received in this tick, not yet written to the stream. */
+  private arrived: Buffer[] = [];
   /** The linger ran out while our frames were still queued: end once they are written. */
   private endWhenFlushed = false;
 
@@ -150,6 +152,7 @@ export class Relay {
       this.reason = this.error.message;
     }
     this.stream.pause();
+    this.flushArrived();
     this.closeWs(code, reason, false, Math.min(this.closeGraceMs, this.stopFlushMs + 200));
     if (this.stream.writableLength === 0) this.destroyStream(true);
     else this.flushTimer = setTimeout(() => this.destroyStream(true), this.stopFlushMs).unref();
@@ -239,8 +242,20 @@ export class Relay {
     }
     if (this.streamClosed || this.stopping || this.peerClosed) return;
     this.bytesDown += data.length;
+    // Frames parsed from one read are written as one chunk: a write costs memory of its own (a
+    // flood of 1-byte frames would cost hundreds of bytes per byte), and ws parses what it has
+    // already read even while paused.
+    this.arrived.push(data);
+    if (this.arrived.length === 1) queueMicrotask(this.flushArrived);
+  };
+
+  private readonly flushArrived = (): void => {
+    if (this.arrived.length === 0) return;
+    const chunk = this.arrived.length === 1 ? (this.arrived[0] as Buffer) : Buffer.concat(this.arrived);
+    this.arrived = [];
+    if (this.streamClosed || this.stream.destroyed) return;
     this.queued += 1;
-    this.stream.write(data, this.onWritten);
+    this.stream.write(chunk, this.onWritten);
     if (this.streamEnded) this.armLinger();
     if (!this.downPaused && (this.stream.writableLength >= this.hwm || this.queued >= MAX_QUEUED_WRITES)) {
       this.downPaused = true;
@@ -352,6 +367,7 @@ export class Relay {
     } else {
       if (this.reason === 'closed') this.reason = code === 1005 ? 'closed by peer' : `closed by peer (${code})`;
       // Flush what is queued, then FIN; data the local side still sends has nowhere to go.
+      this.flushArrived();
       this.stream.end();
       this.stream.resume();
       this.stream.once('finish', () => this.destroyStream(false));
