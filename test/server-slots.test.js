@@ -96,16 +96,21 @@ test('out of file descriptors: the server answers 503 OUT_OF_FILE_DESCRIPTORS an
   const idle = [];
   try {
     const fds = () => readdirSync(`/proc/${server.child.pid}/fd`).length;
-    // Idle connections (no request yet) take one descriptor each, until one is left: the next
-    // upgrade can be accepted, but its connection to the target cannot be made.
-    while (fds() < FD_LIMIT - 1) {
+    // Idle connections (no request yet) take one descriptor each, until the server can accept no
+    // more (libuv then accepts and closes at once). Giving one back leaves exactly one: the next
+    // upgrade is accepted, but its connection to the target cannot be made.
+    let saturated;
+    while (saturated === undefined) {
       const before = fds();
       const s = net.connect(server.port, '127.0.0.1');
       s.on('error', () => {});
-      idle.push(s);
       await once(s, 'connect');
-      await eventually(() => fds() > before, { timeoutMs: 5000, what: 'the server to accept an idle connection' });
+      await eventually(() => s.closed || fds() > before, { timeoutMs: 5000, what: 'the server to accept or refuse an idle connection' });
+      if (s.closed) saturated = fds();
+      else idle.push(s);
     }
+    idle.pop().destroy();
+    await eventually(() => fds() === saturated - 1, { timeoutMs: 5000, what: 'one descriptor given back' });
     const answer = await new Promise((resolve) => {
       const s = net.connect(server.port, '127.0.0.1');
       let text = '';
