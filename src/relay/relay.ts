@@ -1,8 +1,9 @@
 import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
 import type WebSocket from 'ws';
-import { ErrorCodes, TunnelError, redact } from '../errors.js';
-import { onCloseFrame } from './close-frame.js';
+import { ErrorCodes, TunnelError } from '../errors.js';
+import { onCloseFrame, peerCloseError } from './close-frame.js';
+import { Liveness } from './liveness.js';
 
 export interface RelayOptions {
   /** Pause the producer when this many bytes wait to be written on either side. */
@@ -49,13 +50,8 @@ const NORMAL_CLOSES = new Set([1000, 1005]);
  */
 export const MAX_QUEUED_WRITES = 1024;
 const LOW_QUEUED_WRITES = MAX_QUEUED_WRITES >>> 2;
-/**
- * While our frames wait on the peer's backpressure (its program is not reading), its silence is
- * not taken for death until this long, or six keepalive intervals if longer: a peer that accepts
- * no byte and answers nothing for that long is gone. A pong (solicited or not) resets it.
- */
-export const BLOCKED_SILENCE_MS = 120_000;
-const BLOCKED_SILENCE_INTERVALS = 6;
+/** A tunnel stopped after this long without a byte either way, nothing queued, was idle: not an error. */
+export const IDLE_STOP_MS = 1000;
 
 /**
  * Relays bytes between one WebSocket (binary frames) and one byte stream, both ways, with
@@ -65,10 +61,7 @@ const BLOCKED_SILENCE_INTERVALS = 6;
 export class Relay {
   bytesUp = 0;
   bytesDown = 0;
-  /** Set on any sign of life from the peer; cleared by the keepalive sweep. */
-  active = true;
-  /** Keepalive intervals in a row without a sign of life. */
-  missed = 0;
+  readonly liveness = new Liveness();
   readonly startedAt = Date.now();
 
   private readonly hwm: number;
@@ -95,15 +88,13 @@ export class Relay {
   private endedByUs = false;
   /** close() was called: incoming data is dropped, the stream is reset once flushed. */
   private stopping = false;
-  private lastTickAt = Date.now();
-  /** When our upload started to wait on a silent peer's backpressure. */
-  private blockedSince: number | undefined;
   /** Frames handed to ws whose write has not completed yet. */
   private unsent = 0;
   /** Writes to the stream that have not completed yet. */
   private queued = 0;
   /** Frames received in this tick, not yet written to the stream. */
   private arrived: Buffer[] = [];
+  private lastMovedAt = Date.now();
   /** The linger ran out while our frames were still queued: end once they are written. */
   private endWhenFlushed = false;
 
@@ -145,17 +136,32 @@ export class Relay {
    * TL_ERR_INTERRUPTED unless the tunnel was already ending normally.
    */
   close(code = 1001, reason = 'tunnel closing'): void {
-    if (this.finished || this.wsClosed || this.peerClosed || this.stopping) return;
+    if (this.finished || this.stopping) return;
     this.stopping = true;
-    if (this.error === undefined) {
-      this.error = new TunnelError(ErrorCodes.INTERRUPTED, `The tunnel was stopped (${reason}) before the connection ended; it was cut, not completed`);
-      this.reason = this.error.message;
-    }
     this.stream.pause();
     this.flushArrived();
     this.closeWs(code, reason, false, Math.min(this.closeGraceMs, this.stopFlushMs + 200));
-    if (this.stream.writableLength === 0) this.destroyStream(true);
-    else this.flushTimer = setTimeout(() => this.destroyStream(true), this.stopFlushMs).unref();
+    // A normal end already under way (the peer's 1000 came) may finish its flush within the bound.
+    const ending = this.peerClosed && this.error === undefined;
+    if (!ending) {
+      // Reset either way (no FIN without a normal end), but an idle tunnel lost nothing.
+      if (this.error === undefined && this.busy()) {
+        this.error = new TunnelError(ErrorCodes.INTERRUPTED, `The tunnel was stopped (${reason}) with data in flight; it was cut, not completed`);
+      }
+      this.reason = this.error?.message ?? reason;
+      if (this.stream.writableLength === 0) return this.destroyStream(true);
+    }
+    this.flushTimer = setTimeout(() => {
+      if (this.streamClosed) return;
+      this.error ??= new TunnelError(ErrorCodes.INTERRUPTED, `The tunnel was stopped (${reason}) before its data was delivered; it was cut, not completed`);
+      this.reason = this.error.message;
+      this.destroyStream(true);
+    }, this.stopFlushMs).unref();
+  }
+
+  private busy(): boolean {
+    const queued = this.unsent + this.queued + this.arrived.length + this.ws.bufferedAmount + this.stream.writableLength;
+    return queued > 0 || Date.now() - this.lastMovedAt < IDLE_STOP_MS;
   }
 
   /** Tears both sides down because of `error`; the first error wins. */
@@ -169,28 +175,17 @@ export class Relay {
   }
 
   /**
-   * One keepalive tick: ping, and fail after two intervals without a sign of life. Returns false
-   * once dead. Liveness and flow control are kept apart: a side that holds the WebSocket paused
-   * for a slow reader cannot read pongs, so it does not count missed ones and tells the peer it
-   * lives with an unsolicited pong (RFC 6455 5.5.3); a side whose upload waits on the peer's
-   * backpressure gives a silent peer BLOCKED_SILENCE_MS before declaring it dead.
+   * One keepalive tick: ping, and fail once the peer is taken for dead (see Liveness). Returns
+   * false once dead. A side that holds the WebSocket paused for a slow reader cannot read pongs,
+   * so it tells the peer it lives with an unsolicited pong (RFC 6455 5.5.3).
    */
   keepaliveTick(): boolean {
     if (this.finished || this.wsClosed) return false;
-    const now = Date.now();
-    const interval = now - this.lastTickAt;
-    this.lastTickAt = now;
-    if (this.active || this.downPaused) {
-      this.active = false;
-      this.missed = 0;
-      this.blockedSince = undefined;
-    } else if (this.unsent > 0) {
-      this.blockedSince ??= now - interval;
-      if (now - this.blockedSince >= Math.max(BLOCKED_SILENCE_MS, BLOCKED_SILENCE_INTERVALS * interval)) {
-        return this.declareDead(`no pong while our data waited for ${Math.round((now - this.blockedSince) / 1000)} s`);
-      }
-    } else if (++this.missed >= 2) {
-      return this.declareDead('no data and no pong for two keepalive intervals');
+    const dead = this.liveness.tick(this.downPaused, this.unsent > 0);
+    if (dead !== undefined) {
+      this.fail(new TunnelError(ErrorCodes.KEEPALIVE, `The tunnel stopped answering (${dead})`), 1001);
+      this.ws.terminate();
+      return false;
     }
     if (this.ws.readyState === OPEN) {
       // Ping every interval, busy or idle, so idle-timeout middleboxes see traffic both ways.
@@ -200,19 +195,14 @@ export class Relay {
     return true;
   }
 
-  private declareDead(why: string): false {
-    this.fail(new TunnelError(ErrorCodes.KEEPALIVE, `The tunnel stopped answering (${why})`), 1001);
-    this.ws.terminate();
-    return false;
-  }
-
   private readonly onAlive = (): void => {
-    this.active = true;
+    this.liveness.active = true;
   };
 
   private readonly onStreamData = (chunk: Buffer): void => {
     if (this.ws.readyState !== OPEN || this.stopping) return;
     this.bytesUp += chunk.length;
+    this.lastMovedAt = Date.now();
     this.unsent += 1;
     this.ws.send(chunk, SEND_OPTIONS, this.onSent);
     if (!this.upPaused && (this.ws.bufferedAmount >= this.hwm || this.unsent >= MAX_QUEUED_WRITES)) {
@@ -226,7 +216,7 @@ export class Relay {
   private readonly onSent = (err?: Error | null): void => {
     this.unsent -= 1;
     if (err) return;
-    this.active = true;
+    this.liveness.active = true;
     if (this.upPaused && this.ws.bufferedAmount <= this.lowWater && this.unsent <= LOW_QUEUED_WRITES) {
       this.upPaused = false;
       if (!this.streamEnded) this.stream.resume();
@@ -235,13 +225,14 @@ export class Relay {
   };
 
   private readonly onMessage = (data: Buffer, isBinary: boolean): void => {
-    this.active = true;
+    this.liveness.active = true;
     if (!isBinary) {
       this.fail(new TunnelError(ErrorCodes.PROTOCOL, 'The peer sent a text frame; the tunnel carries binary frames only'), 1003);
       return;
     }
     if (this.streamClosed || this.stopping || this.peerClosed) return;
     this.bytesDown += data.length;
+    this.lastMovedAt = Date.now();
     // Frames parsed from one read are written as one chunk: a write costs memory of its own (a
     // flood of 1-byte frames would cost hundreds of bytes per byte), and ws parses what it has
     // already read even while paused.
@@ -267,7 +258,7 @@ export class Relay {
   // 'drain', so a pause for their count would never end.
   private readonly onWritten = (): void => {
     this.queued -= 1;
-    if (this.stopping && this.stream.writableLength === 0) this.destroyStream(true);
+    if (this.stopping && !this.peerClosed && this.stream.writableLength === 0) this.destroyStream(true);
     if (!this.downPaused || this.stream.writableLength > this.lowWater || this.queued > LOW_QUEUED_WRITES) return;
     this.downPaused = false;
     if (this.wsClosed || this.peerClosed || this.stopping) return;
@@ -350,20 +341,12 @@ export class Relay {
     // The answer to our own normal close may say 1001: our side had ended, nothing was cut.
     const normal = NORMAL_CLOSES.has(code) || (this.endedByUs && code === 1001);
     if (this.error === undefined && !normal) {
-      // Redacted before it is cut, so a secret echoed by the peer cannot survive as a fragment.
-      const text = reason.length > 0 ? `: ${redact(reason.toString('utf8')).slice(0, 120)}` : '';
-      this.error = new TunnelError(
-        ErrorCodes.REMOTE_CLOSED,
-        code === 1006
-          ? 'The tunnel connection dropped without a close frame (1006)'
-          : code === 1001
-            ? `The tunnel was closed by the peer with code 1001 (going away${text}) before the connection ended; it was cut, not completed`
-            : `The tunnel was closed by the peer with code ${code}${text}`,
-      );
+      this.error = peerCloseError(code, reason);
       this.reason = this.error.message;
     }
     if (this.error !== undefined) {
-      this.destroyStream(true);
+      // A stop flushes what it already holds first (close() bounds that).
+      if (!this.stopping || this.stream.writableLength === 0) this.destroyStream(true);
     } else {
       if (this.reason === 'closed') this.reason = code === 1005 ? 'closed by peer' : `closed by peer (${code})`;
       // Flush what is queued, then FIN; data the local side still sends has nowhere to go.
