@@ -84,8 +84,8 @@ export class Relay {
   private readonly stopFlushMs: number;
   /** The peer's close frame has been read: nothing more will come from it. */
   private peerClosed = false;
-  /** We sent a normal close (1000) because our stream ended. */
-  private endedByUs = false;
+  /** We sent a close frame first. */
+  private closeSent = false;
   /** close() was called: incoming data is dropped, the stream is reset once flushed. */
   private stopping = false;
   /** Frames handed to ws whose write has not completed yet. */
@@ -139,13 +139,14 @@ export class Relay {
     if (this.finished || this.stopping) return;
     this.stopping = true;
     this.stream.pause();
+    const busy = this.busy();
     this.flushArrived();
     this.closeWs(code, reason, false, Math.min(this.closeGraceMs, this.stopFlushMs + 200));
     // A normal end already under way (the peer's 1000 came) may finish its flush within the bound.
     const ending = this.peerClosed && this.error === undefined;
     if (!ending) {
       // Reset either way (no FIN without a normal end), but an idle tunnel lost nothing.
-      if (this.error === undefined && this.busy()) {
+      if (this.error === undefined && busy) {
         this.error = new TunnelError(ErrorCodes.INTERRUPTED, `The tunnel was stopped (${reason}) with data in flight; it was cut, not completed`);
       }
       this.reason = this.error?.message ?? reason;
@@ -293,7 +294,6 @@ export class Relay {
   private endGracefully(): void {
     this.endWhenFlushed = false;
     if (this.reason === 'closed') this.reason = 'local end';
-    this.endedByUs = true;
     this.closeWs(1000, 'local end', true);
   }
 
@@ -338,8 +338,8 @@ export class Relay {
     this.closeCode = code;
     clearTimeout(this.lingerTimer);
     this.downPaused = false;
-    // The answer to our own normal close may say 1001: our side had ended, nothing was cut.
-    const normal = NORMAL_CLOSES.has(code) || (this.endedByUs && code === 1001);
+    // The answer to a close we sent (an end, a stop, a failure) says nothing new about the stream.
+    const normal = NORMAL_CLOSES.has(code) || this.stopping || (this.closeSent && code === 1001);
     if (this.error === undefined && !normal) {
       this.error = peerCloseError(code, reason);
       this.reason = this.error.message;
@@ -362,6 +362,7 @@ export class Relay {
     if (this.wsClosed) return;
     const state = this.ws.readyState;
     if (state === OPEN) {
+      this.closeSent = true;
       this.closeCode = code;
       this.ws.close(code, reason.slice(0, 120));
     }
