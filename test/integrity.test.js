@@ -73,19 +73,21 @@ test('Ctrl-C mid-transfer: the local client and the target see a cut, and it cou
   const cli = await startCli(['--no-check', '--proxy-url', server.url, 'sbx-stop', `:${source.port}`]);
   try {
     const reader = rawReader(cli.port);
+    await within(reader.connected, 10_000, 'the local reader connected');
+    await eventually(() => source.endings.length === 1, { timeoutMs: 10_000, what: 'the download tunnel' });
     // An upload at the same time, through a second tunnel.
     const flow = startFlow(cli.port);
-    await within(reader.connected, 10_000, 'the local reader connected');
-    await eventually(() => flow.received > MiB && cli.events.filter((e) => e.event === 'open').length === 2, { timeoutMs: 15_000, what: 'transfers under way' });
+    await eventually(() => flow.received > MiB && source.endings.length === 2, { timeoutMs: 15_000, what: 'transfers under way' });
     await new Promise((r) => setTimeout(r, 200));
     const r = await within(cli.stop('SIGINT'), 10_000, 'the CLI exited');
     assert.equal(r.code, 0, r.stderr);
     const local = await within(reader.ended, 10_000, 'the local reader ended');
     assert.equal(local.how, 'rst', `an interrupted download must not end with a clean FIN (${local.bytes} bytes read)`);
-    for (const ending of source.endings) {
-      const target = await within(ending, 10_000, 'the target socket ended');
-      assert.ok(cut(target), `the target must see a cut, not ${target}`);
-    }
+    // The download's target (its receive queue empty, so Node reports a reset as one); the upload's
+    // target may see a reset as an end (see helpers/raw-reader.js), so only its closing is checked.
+    const target = await within(source.endings[0], 10_000, 'the target socket ended');
+    assert.ok(cut(target), `the target must see a cut, not ${target}`);
+    await within(source.endings[1], 10_000, 'the upload target socket ended');
     const codes = r.events.filter((e) => e.event === 'close').map((e) => e.code);
     assert.deepEqual(codes, ['TL_ERR_INTERRUPTED', 'TL_ERR_INTERRUPTED']);
     assert.deepEqual(r.events.find((e) => e.event === 'stopped').errors, { TL_ERR_INTERRUPTED: 2 });
