@@ -1,12 +1,15 @@
 // Memory is bounded by frames too (issue 10, item 3): a peer that floods 1-byte frames to a local
-// client that never reads must not grow the CLI by a queued write per frame. Measured as the CLI
-// child's resident memory, against a generous bound.
+// client that never reads must not grow the CLI (nor the reference server, the other way) by a
+// queued write per frame. Measured as the child process's resident memory, against a generous bound.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { listen, startCli, eventually } from './helpers/index.js';
+import { CANARY_KEY, SERVER_CLI, cliEnv, listen, startCli, eventually } from './helpers/index.js';
+import { startService } from './helpers/faults.js';
 import { frame, switching } from './helpers/hostile.js';
 
 const MiB = 1024 * 1024;
@@ -83,5 +86,62 @@ test('a flood of 1-byte frames to local clients that never read leaves the CLI m
     for (const s of sockets) s.destroy();
     await cli.stop();
     await flooder.close();
+  }
+});
+
+test('the reference server too: 1-byte frames from a client to a target that never reads leave its memory bounded', async () => {
+  const target = await startService((s) => s.pause()); // never reads
+  const child = spawn(process.execPath, [SERVER_CLI, '--json', '--port', '0', '--token', CANARY_KEY, '--keepalive', '0'], {
+    env: cliEnv({ NODE_OPTIONS: '--max-semi-space-size=1' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const sockets = [];
+  try {
+    const [line] = await once(child.stdout.setEncoding('utf8'), 'data');
+    const { port } = JSON.parse(line.split('\n')[0]);
+    const baseline = rssOf(child.pid);
+    // Masked client frames (a zero mask leaves the payload as is): 7 bytes per 1-byte frame.
+    const masked = Buffer.concat(Array.from({ length: 9000 }, () => Buffer.from([0x82, 0x81, 0, 0, 0, 0, 0x61])));
+    const flows = [];
+    for (let i = 0; i < TUNNELS; i++) {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      sockets.push(socket);
+      socket.write(
+        `GET /api/v1/tunnels/tcp?port=${target.port} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${CANARY_KEY}\r\n` +
+          'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      await once(socket, 'data'); // the 101
+      socket.resume();
+      const flow = { written: 0 };
+      flows.push(flow);
+      const pump = () => {
+        while (flow.written < 2 * FLOOD_BYTES && !socket.destroyed) {
+          flow.written += masked.length;
+          if (!socket.write(masked)) return;
+        }
+      };
+      socket.on('drain', pump);
+      pump();
+    }
+    let last = -1;
+    let since = Date.now();
+    await eventually(
+      () => {
+        const now = flows.reduce((sum, f) => sum + f.written, 0);
+        if (now !== last) {
+          last = now;
+          since = Date.now();
+        }
+        return flows.every((f) => f.written >= 2 * FLOOD_BYTES) || Date.now() - since > 3000;
+      },
+      { timeoutMs: 60_000, intervalMs: 100, what: 'the floods to finish or stall' },
+    );
+    const growth = rssOf(child.pid) - baseline;
+    assert.ok(growth < RSS_GROWTH_BOUND, `the server grew by ${(growth / MiB).toFixed(1)} MiB for ${TUNNELS} flooded tunnels`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    child.kill('SIGKILL');
+    await target.close();
   }
 });
