@@ -204,6 +204,8 @@ test('-D on a non-loopback address warns loudly; -D with port specs runs both; C
     const viaProxy = await socks5Connect(proxyPort, 'localhost', echo.port);
     assert.equal(viaProxy.code, 0);
     viaProxy.socket.destroy();
+    // Idle for a second, the tunnel's stop is not an interruption.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
   } finally {
     const r = await both.stop();
     assert.equal(r.code, 0, r.stderr);
