@@ -35,7 +35,7 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
     return EXIT_INTERRUPTED;
   }
   const handle: TunnelHandle = first;
-  out.endSpinner(true, config.check ? `Sandbox ${handle.sandbox} is reachable` : undefined);
+  out.endSpinner(true, config.check ? `Sandbox ${handle.sandbox} is reachable` : `Sandbox ${handle.sandbox} is running`);
   for (const w of handle.warnings) out.warning(w);
   const byMapping = new Map<number, typeof handle.addresses[number][]>();
   for (const a of handle.addresses) byMapping.set(a.mapping, [...(byMapping.get(a.mapping) ?? []), a]);
