@@ -9,6 +9,8 @@ export type {
   TunnelStats,
   TunnelEvents,
 } from './client/open-tunnel.js';
+export { openProxy } from './proxy/proxy-server.js';
+export type { ProxyOptions, ProxyHandle, ProxyAddress } from './proxy/proxy-server.js';
 export { forwardStream } from './client/forward-stream.js';
 export type { StreamTunnelOptions, StreamTunnelResult } from './client/forward-stream.js';
 export type { TunnelOptions } from './client/options.js';

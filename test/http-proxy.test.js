@@ -82,7 +82,7 @@ test('ws:// through tinyproxy (HTTP_PROXY); HTTPS_PROXY is not used for ws', asy
   requireTinyproxy();
   const dead = await freePort();
   const r = await forwardThroughTinyproxy({ env: (url) => ({ HTTP_PROXY: url, HTTPS_PROXY: `http://127.0.0.1:${dead}` }) });
-  assert.match(r.stderr, new RegExp(`^HTTP proxy http://127\\.0\\.0\\.1:${r.proxyPort} \\(from HTTP_PROXY\\)$`, 'm'));
+  assert.match(r.stderr, new RegExp(`^HTTP proxy http://127\\.0\\.0\\.1:${r.proxyPort} for the tunnels \\(from HTTP_PROXY\\)$`, 'm'));
 });
 
 test('wss:// through tinyproxy (HTTPS_PROXY) to a TLS reference server; HTTP_PROXY is not used for wss', async () => {
@@ -162,7 +162,7 @@ test('a proxy that wants authentication (407) gets its own line; proxy credentia
     assert.match(head, new RegExp(`^CONNECT 127\\.0\\.0\\.1:${server.port} HTTP/1\\.1`));
     const auth = /^proxy-authorization: Basic (\S+)$/im.exec(head);
     assert.equal(Buffer.from(auth[1], 'base64').toString(), `alice:${password}`);
-    assert.match(r.stderr, /HTTP proxy http:\/\/127\.0\.0\.1:\d+ \(from --proxy\) with credentials/);
+    assert.match(r.stderr, /HTTP proxy http:\/\/127\.0\.0\.1:\d+ for the tunnels \(from --proxy\) with credentials/);
     for (const text of [r.stderr, r.stdout]) {
       assert.ok(!text.includes(password) && !text.includes(encodeURIComponent(password)) && !text.includes(auth[1]), text);
     }

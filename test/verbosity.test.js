@@ -68,7 +68,7 @@ test('-v: one line per open and close with bytes and duration, the credential so
   }
 });
 
-test('-q: errors only', async () => {
+test('-q: errors only, and the Forwarding lines once (the port picked for :REMOTE)', async () => {
   const echo = await startEcho();
   const dead = await freePort();
   const server = await startServer();
@@ -84,8 +84,11 @@ test('-q: errors only', async () => {
     await echo.close();
     assert.equal(r.code, 0, r.stderr);
     const out = lines(r.stderr);
-    assert.equal(out.length, 1, r.stderr);
-    assert.match(out[0], new RegExp(`^✖ 127\\.0\\.0\\.1:\\d+ -> sbx-q:${dead}: Nothing is listening`));
+    const forwarding = out.filter((l) => l.startsWith('Forwarding '));
+    for (const port of cli.ports) assert.ok(forwarding.includes(`Forwarding 127.0.0.1:${port} -> sbx-q:${port === cli.ports[0] ? echo.port : dead}`), r.stderr);
+    const rest = out.filter((l) => !l.startsWith('Forwarding '));
+    assert.equal(rest.length, 1, r.stderr);
+    assert.match(rest[0], new RegExp(`^✖ 127\\.0\\.0\\.1:\\d+ -> sbx-q:${dead}: Nothing is listening`));
   }
 });
 

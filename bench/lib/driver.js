@@ -112,7 +112,7 @@ export async function pingPong(pair, n) {
 }
 
 /** One new connection with a one-byte echo, ms from connect() to the echo. */
-async function oneConnection(port) {
+export async function oneConnection(port) {
   const t0 = performance.now();
   const socket = await connectTo(port);
   const got = receive(socket, 1);

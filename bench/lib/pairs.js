@@ -13,7 +13,7 @@ const SERVER_CLI = path.join(ROOT, 'bin', 'tl-tunnel-server.js');
 const NODE_RELAY = path.join(ROOT, 'bench', 'node-relay.js');
 const TOKEN = 'tl_apiKey_bench0000000000000000';
 
-const jsonLine = (key) => (text) => {
+export const jsonLine = (key) => (text) => {
   for (const line of text.split('\n')) {
     if (!line.startsWith('{')) continue;
     try {

@@ -19,3 +19,8 @@ export function formatDuration(ms: number): string {
 export function hostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
+/** TL_ERR_PORT_CLOSED -> "port closed". */
+export function errorLabel(code: string): string {
+  return code.replace('TL_ERR_', '').toLowerCase().replace(/_/g, ' ');
+}

@@ -1,57 +1,97 @@
-import { ErrorCodes, TunnelError, openTunnel, parsePortSpecs, type TunnelHandle, type TunnelOptions } from '../index.js';
+import { ErrorCodes, TunnelError, openTunnel, parsePortSpecs, type ProxyHandle, type TunnelHandle, type TunnelOptions } from '../index.js';
 import { EXIT_INTERRUPTED } from './exit-codes.js';
 import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
+import { announceProxy, openCliProxy, sumStats, sumTraffic } from './proxy-mode.js';
 import { untilStopSignal } from './signals.js';
 import { prepareSandbox, willLookUp } from './sandbox.js';
 
 /** How long Ctrl-C waits for tunnels to close before exiting anyway. */
 const STOP_GRACE_MS = 900;
 
-/** The default command: listen locally, forward each connection, run until Ctrl-C. */
+/**
+ * The default command: listen locally (port mappings, and the -D proxy if asked), forward each
+ * connection, run until Ctrl-C.
+ */
 export async function runForward(config: CliConfig, options: Omit<TunnelOptions, 'ports'>, out: Output): Promise<number> {
-  const ports = [...new Set(parsePortSpecs(config.specs).map((m) => m.remotePort))];
+  const mapping = config.specs.length > 0;
+  const ports = mapping ? [...new Set(parsePortSpecs(config.specs).map((m) => m.remotePort))] : [];
   const what = config.waitMs > 0 ? `Waiting for port${ports.length > 1 ? 's' : ''} ${ports.join(', ')} in sandbox ${options.sandbox}…` : `Checking sandbox ${options.sandbox}…`;
   // Listen for Ctrl-C before saying anything: a script may interrupt as soon as it reads a line.
   const stopped = untilStopSignal();
-  const lookup = willLookUp(options);
-  if (config.check || lookup) await out.startSpinner(lookup ? `Looking up sandbox ${options.sandbox}…` : what);
+  const lookup = mapping && willLookUp(options);
+  if (mapping && (config.check || lookup)) out.startSpinner(lookup ? `Looking up sandbox ${options.sandbox}…` : what);
   // Ctrl-C during a long --wait must not need a second press.
   const startedAt = Date.now();
   const onStartupRetry: TunnelOptions['onStartupRetry'] = (r) =>
     out.verbose(`Startup check of port ${r.remotePort}: ${r.error.message}; retry ${r.attempt} in ${r.delayMs} ms`);
-  const opening = prepareSandbox(config, options, out, ports)
-    .then((prepared) => {
-      if (config.check) out.updateSpinner(what);
-      return openTunnel({ ...prepared, ports: config.specs, check: config.check, onStartupRetry });
-    })
-    .catch((err: unknown) => {
-      throw gaveUp(err, config.waitMs, Date.now() - startedAt);
-    });
+  const opening = openAll(
+    mapping
+      ? prepareSandbox(config, options, out, ports)
+          .then((prepared) => {
+            if (config.check && lookup) out.updateSpinner(what);
+            return openTunnel({ ...prepared, ports: config.specs, check: config.check, onStartupRetry });
+          })
+          .catch((err: unknown) => {
+            throw gaveUp(err, config.waitMs, Date.now() - startedAt);
+          })
+      : undefined,
+    config.proxyListen ? openCliProxy(config, options, out) : undefined,
+  );
   const first = await Promise.race([opening, stopped]);
   if (typeof first === 'string') {
+    out.interrupted(first);
     out.endSpinner(false);
     out.info('Interrupted before the tunnel opened');
     return EXIT_INTERRUPTED;
   }
-  const handle: TunnelHandle = first;
-  out.endSpinner(true, config.check ? `Sandbox ${handle.sandbox} is reachable` : `Sandbox ${handle.sandbox} is running`);
-  for (const w of handle.warnings) out.warning(w);
-  const byMapping = new Map<number, typeof handle.addresses[number][]>();
-  for (const a of handle.addresses) byMapping.set(a.mapping, [...(byMapping.get(a.mapping) ?? []), a]);
-  for (const list of byMapping.values()) out.listening(handle.sandbox, list[0]?.remotePort ?? 0, list);
+  const [handle, proxy] = first;
+  if (handle) {
+    if (mapping) out.endSpinner(true, config.check ? `Sandbox ${handle.sandbox} is reachable` : `Sandbox ${handle.sandbox} is running`);
+    for (const w of handle.warnings) out.warning(w);
+    const byMapping = new Map<number, typeof handle.addresses[number][]>();
+    for (const a of handle.addresses) byMapping.set(a.mapping, [...(byMapping.get(a.mapping) ?? []), a]);
+    for (const list of byMapping.values()) out.listening(handle.sandbox, list[0]?.remotePort ?? 0, list);
+  }
+  if (proxy) {
+    for (const w of proxy.warnings) out.warning(w);
+    announceProxy(out, proxy);
+  }
   out.info('Press Ctrl-C to stop');
 
-  handle.on('warning', (w) => out.warning(w));
-  handle.on('open', (info) => out.open(handle.sandbox, info));
-  handle.on('retry', (info) => out.retry(handle.sandbox, info));
-  handle.on('close', (e) => out.close(handle.sandbox, e));
+  // Events name the connection's own sandbox: in proxy mode each connection has its own.
+  const handles = [handle, proxy].filter((h) => h !== undefined);
+  for (const h of handles) {
+    h.on('warning', (w) => out.warning(w));
+    h.on('open', (info) => out.open(info.sandbox, info));
+    h.on('retry', (info) => out.retry(info.sandbox, info));
+    h.on('close', (e) => out.close(e.sandbox, e));
+  }
+  const total = {
+    get stats() {
+      return sumStats(handles.map((h) => h.stats));
+    },
+    traffic: () => sumTraffic(handles.map((h) => h.traffic())),
+  };
+  out.startStatus(total);
 
   const signal = await stopped;
-  out.verbose(`${signal}: closing ${handle.stats.active} tunnel${handle.stats.active === 1 ? '' : 's'}`);
-  await Promise.race([handle.close(), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref())]);
-  out.stopped(handle.stats);
+  out.interrupted(signal);
+  const active = total.stats.active;
+  out.verbose(`${signal}: closing ${active} tunnel${active === 1 ? '' : 's'}`);
+  await Promise.race([Promise.all(handles.map((h) => h.close())), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref())]);
+  out.stopped(total.stats);
   return 0;
+}
+
+/** Both front ends open, or neither: one that opened is closed again when the other fails. */
+async function openAll(tunnel: Promise<TunnelHandle> | undefined, proxy: Promise<ProxyHandle> | undefined): Promise<[TunnelHandle | undefined, ProxyHandle | undefined]> {
+  const [t, p] = await Promise.allSettled([tunnel, proxy]);
+  if (t.status === 'rejected' || p.status === 'rejected') {
+    await Promise.all([t.status === 'fulfilled' ? t.value?.close() : undefined, p.status === 'fulfilled' ? p.value?.close() : undefined]);
+    throw t.status === 'rejected' ? t.reason : (p as PromiseRejectedResult).reason;
+  }
+  return [t.value, p.value];
 }
 
 /** After --wait ran out, say so: "nothing is listening" alone reads as if we never waited. */

@@ -16,14 +16,16 @@ import { exitCodeFor } from './exit-codes.js';
 import { Output } from './output.js';
 import { parseArgs, type CliConfig } from './program.js';
 import { registerCliSecrets } from './secrets.js';
+import { guardStdStreams, isOpen } from './std-streams.js';
 
-function outputFor(config?: Partial<Pick<CliConfig, 'json' | 'quiet' | 'verbose'>>): Output {
+function outputFor(config?: Partial<Pick<CliConfig, 'json' | 'quiet' | 'verbose' | 'status'>>): Output {
   const tty = process.stderr.isTTY === true;
   return new Output({
     json: config?.json ?? false,
     verbosity: config?.quiet ? 'quiet' : config?.verbose ? 'verbose' : 'normal',
     tty,
     color: tty && !process.env.NO_COLOR,
+    status: config?.status ?? true,
   });
 }
 
@@ -37,10 +39,14 @@ async function run(argv: string[]): Promise<number> {
     // Every token found (registered for redaction as it is read) before any message can quote an argument.
     const found = resolveCredentials({ apiKey: config.apiKey, pat: config.pat, apiUrl: config.apiUrl, organizationId: config.organizationId, projectId: config.projectId });
     // Arguments next: a typo is reported before anything is sent.
-    const sandbox = parseSandboxName(config.sandbox);
+    const sandbox = config.sandbox === undefined ? undefined : parseSandboxName(config.sandbox);
     const address = config.address === undefined ? undefined : parseBindAddress(config.address, '--address');
-    if (!config.stdio) parsePortSpecs(config.specs, address);
-    if (config.proxyUrl !== undefined) resolveProxyTarget(sandbox, config.proxyUrl, config.allowInsecure);
+    if (config.proxyListen?.address !== undefined) parseBindAddress(config.proxyListen.address, '-D/--proxy-port');
+    if (!config.stdio && config.specs.length > 0) parsePortSpecs(config.specs, address);
+    // Proxy mode without a sandbox: a stand-in name, only for checking the proxy URL and for the
+    // HTTP proxy's NO_PROXY match; each proxied connection names its own sandbox.
+    const named = sandbox ?? 'sandbox';
+    if (config.proxyUrl !== undefined) resolveProxyTarget(named, config.proxyUrl, config.allowInsecure);
     for (const w of found.warnings) out.warning({ code: 'TL_WARN_CREDENTIALS', message: w });
     checkResolvedCredentials(found);
     out.verbose(`Credentials from ${found.source}`);
@@ -49,7 +55,7 @@ async function run(argv: string[]): Promise<number> {
     if (found.credentials.projectId) out.verbose(`Project from ${found.sources.projectId}`);
     if (config.sandboxApiUrl) out.verbose('Sandbox lookup at TENSORLAKE_SANDBOX_API_URL');
     const options: Omit<TunnelOptions, 'ports'> = {
-      sandbox: config.sandbox,
+      sandbox: config.sandbox ?? named,
       credentials: found.credentials,
       apiUrl: found.apiUrl,
       sandboxApiUrl: config.sandboxApiUrl,
@@ -62,6 +68,7 @@ async function run(argv: string[]): Promise<number> {
       lingerMs: config.lingerMs,
       maxConnections: config.maxConnections,
       waitMs: config.waitMs,
+      prewarm: config.prewarm,
     };
     if (config.stdio) return await (await import('./stdio.js')).runStdio(config, options, out);
     return await (await import('./forward.js')).runForward(config, options, out);
@@ -78,6 +85,8 @@ function fail(err: unknown, out: Output, verbose: boolean): number {
 
 /** Runs the CLI and exits with the code of the exit-code table. */
 export function main(argv: string[] = process.argv): void {
+  // Nobody reading our output is no reason to drop the tunnels.
+  guardStdStreams();
   // A bug must not end in Node's raw stack trace, which could quote a secret: report it redacted.
   for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
     process.on(event, crash);
@@ -87,7 +96,9 @@ export function main(argv: string[] = process.argv): void {
   // Errors that escaped run() (its own output is gone with it): report from the raw arguments.
   function crash(err: unknown): void {
     const verbose = argv.includes('--verbose') || argv.includes('-v');
-    exitAfterFlush(fail(err, outputFor({ json: argv.includes('--json'), verbose }), verbose));
+    // With --stdio, stdout carries the tunnel's bytes: never a JSON event there.
+    const json = argv.includes('--json') && !argv.includes('--stdio');
+    exitAfterFlush(fail(err, outputFor({ json, verbose }), verbose));
   }
 }
 
@@ -96,12 +107,13 @@ export function main(argv: string[] = process.argv): void {
  * the exit summary. Wait for both streams to drain, but not for a reader that never reads.
  */
 function exitAfterFlush(code: number): void {
-  let pending = 2;
+  const streams = [process.stdout, process.stderr].filter(isOpen);
+  let pending = streams.length;
+  if (pending === 0) process.exit(code);
   const done = (): void => {
     pending -= 1;
     if (pending === 0) process.exit(code);
   };
-  process.stdout.write('', done);
-  process.stderr.write('', done);
+  for (const stream of streams) stream.write('', done);
   setTimeout(() => process.exit(code), 2000);
 }

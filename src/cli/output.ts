@@ -1,7 +1,11 @@
 import { chalkStderr, type ChalkInstance } from 'chalk';
-import { redact, type BoundAddress, type ConnectionClose, type ConnectionInfo, type RetryInfo, type TunnelError, type TunnelStats, type TunnelWarning } from '../index.js';
+import { redact, type BoundAddress, type ProxyAddress, type ConnectionClose, type ConnectionInfo, type RetryInfo, type TunnelError, type TunnelStats, type TunnelWarning } from '../index.js';
 import { BurstFilter } from './burst.js';
-import { formatBytes, formatDuration, hostPort } from './format.js';
+import { errorLabel, formatBytes, formatDuration, hostPort } from './format.js';
+import { LiveLine } from './live-line.js';
+import { Spinner } from './spinner.js';
+import { StatusLine } from './status-line.js';
+import { writeTo } from './std-streams.js';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 
@@ -11,13 +15,8 @@ export interface OutputOptions {
   /** stderr is a terminal (spinner and colours allowed). */
   tty: boolean;
   color: boolean;
-}
-
-interface Spinner {
-  succeed(text?: string): void;
-  fail(text?: string): void;
-  stop(): void;
-  text: string;
+  /** The live status line while forwarding (on a terminal, not with --json or --quiet). */
+  status: boolean;
 }
 
 /**
@@ -27,42 +26,46 @@ interface Spinner {
 export class Output {
   private readonly c: ChalkInstance;
   private readonly bursts = new BurstFilter((line) => this.human('quiet', this.c.red(line)));
+  /** The bottom line of the terminal (spinner, status line); log lines scroll above it. */
+  private readonly live: LiveLine | undefined;
   private spinner: Spinner | undefined;
-  private stdoutGone = false;
+  private status: StatusLine | undefined;
 
   constructor(readonly options: OutputOptions) {
     this.c = chalkStderr;
     if (!options.color) this.c.level = 0;
-    // A script may stop reading once it has the port (`| head -1`): keep forwarding, stop writing.
-    if (options.json) process.stdout.on('error', () => void (this.stdoutGone = true));
+    if (options.tty) this.live = LiveLine.of(process.stderr);
   }
 
   private human(level: Verbosity, line: string): void {
     const rank = { quiet: 0, normal: 1, verbose: 2 };
     if (rank[this.options.verbosity] < rank[level]) return;
-    if (this.spinner) this.spinner.stop();
-    process.stderr.write(`${redact(line)}\n`);
+    this.print(redact(line));
+  }
+
+  private print(line: string): void {
+    if (this.live) this.live.log(line);
+    else writeTo(process.stderr, `${line}\n`);
   }
 
   event(event: string, fields: Record<string, unknown>): void {
-    if (!this.options.json || this.stdoutGone) return;
-    process.stdout.write(`${redact(JSON.stringify({ event, time: new Date().toISOString(), ...fields }))}\n`);
+    if (!this.options.json) return;
+    writeTo(process.stdout, `${redact(JSON.stringify({ event, time: new Date().toISOString(), ...fields }))}\n`);
   }
 
   /** A spinner on a terminal, a plain line otherwise; never with --json or --quiet. */
-  async startSpinner(text: string): Promise<void> {
+  startSpinner(text: string): void {
     if (this.options.verbosity === 'quiet') return;
-    // A terminal that reports no width (some ptys) would send ora's line clearing into a loop.
-    if (!this.options.tty || this.options.json || !((process.stderr.columns ?? 0) > 0)) {
+    // A terminal that reports no width gets the plain line: a spinner there would be invisible.
+    if (!this.live || this.options.json || !((process.stderr.columns ?? 0) > 0)) {
       this.human('normal', this.c.dim(text));
       return;
     }
-    const { default: ora } = await import('ora');
-    this.spinner = ora({ text, stream: process.stderr, isEnabled: true, color: 'cyan' }).start();
+    this.spinner = new Spinner(this.live, redact(text), (line) => this.c.cyan(line.slice(0, 1)) + line.slice(1));
   }
 
   updateSpinner(text: string): void {
-    if (this.spinner) this.spinner.text = text;
+    if (this.spinner) this.spinner.text = redact(text);
     else this.verbose(text);
   }
 
@@ -70,9 +73,29 @@ export class Output {
     const spinner = this.spinner;
     this.spinner = undefined;
     if (!spinner) return;
-    if (ok) spinner.succeed(text);
-    else if (text) spinner.fail(text);
-    else spinner.stop();
+    spinner.stop();
+    if (text) this.print(redact(ok ? `${this.c.green('✔')} ${text}` : `${this.c.red('✖')} ${text}`));
+  }
+
+  /** The status line, while tunnels are open (on a terminal, unless --json, --quiet or --no-status). */
+  startStatus(handle: ConstructorParameters<typeof StatusLine>[1]): void {
+    if (!this.live || !this.options.status || this.options.json || this.options.verbosity === 'quiet') return;
+    this.status = new StatusLine(this.live, handle, (line) => this.c.dim(line));
+  }
+
+  /**
+   * A stop signal arrived. The status line goes; on a terminal, the "^C" it echoed at the cursor
+   * is either erased with it or left on its own line, so the summary starts a line of its own.
+   */
+  interrupted(signal: string): void {
+    const erased = this.live?.visible === true;
+    this.stopStatus();
+    if (this.options.tty && signal === 'SIGINT' && !erased) writeTo(process.stderr, '\n');
+  }
+
+  private stopStatus(): void {
+    this.status?.stop();
+    this.status = undefined;
   }
 
   /** Progress that matters without -v (waiting for a sandbox): the spinner's text, or a line. */
@@ -95,7 +118,8 @@ export class Output {
   }
 
   listening(sandbox: string, remotePort: number, addresses: BoundAddress[]): void {
-    for (const a of addresses) this.human('normal', `Forwarding ${this.c.bold(hostPort(a.address, a.port))} -> ${sandbox}:${remotePort}`);
+    // Even with --quiet: the port picked for :REMOTE must be seen once.
+    for (const a of addresses) this.human('quiet', `Forwarding ${this.c.bold(hostPort(a.address, a.port))} -> ${sandbox}:${remotePort}`);
     this.event('listening', {
       sandbox,
       remotePort,
@@ -103,9 +127,20 @@ export class Output {
     });
   }
 
+  /** Proxy mode's listener; `sandbox` is what localhost stands for. */
+  proxyListening(addresses: readonly ProxyAddress[], sandbox: string | undefined): void {
+    const localhost = sandbox === undefined ? '' : ` (localhost -> ${sandbox})`;
+    for (const a of addresses) this.human('normal', `Proxy (SOCKS5, HTTP) on ${this.c.bold(hostPort(a.address, a.port))} -> <sandbox>:<port>${localhost}`);
+    this.event('listening', {
+      kind: 'proxy',
+      ...(sandbox === undefined ? {} : { sandbox }),
+      addresses: addresses.map((a) => ({ address: a.address, family: a.family, port: a.port })),
+    });
+  }
+
   open(sandbox: string, info: ConnectionInfo): void {
-    this.verbose(`#${info.id} ${info.peer} -> ${sandbox}:${info.remotePort} open`);
-    this.event('open', { id: info.id, peer: info.peer, local: info.local, sandbox, remotePort: info.remotePort });
+    this.verbose(`#${info.id} ${info.peer} -> ${sandbox}:${info.remotePort} open${info.warm ? ' (warm connection)' : ''}`);
+    this.event('open', { id: info.id, peer: info.peer, local: info.local, sandbox, remotePort: info.remotePort, warm: info.warm === true });
   }
 
   retry(sandbox: string, info: ConnectionInfo & RetryInfo): void {
@@ -115,12 +150,13 @@ export class Output {
   close(sandbox: string, e: ConnectionClose): void {
     const route = `${e.peer} -> ${sandbox}:${e.remotePort}`;
     if (e.error) {
-      const key = `${e.error.code}|${e.remotePort}|${e.error.status ?? ''}`;
+      this.status?.noteError(e.error.code);
+      const key = `${e.error.code}|${sandbox}|${e.remotePort}|${e.error.status ?? ''}`;
       // Errors show even with --quiet; a burst of the same one is summarised, whatever the client port.
       if (this.bursts.admit(key, `✖ ${sandbox}:${e.remotePort}: ${e.error.status ?? e.error.code}`)) {
         this.human('quiet', `${this.c.red('✖')} ${route}: ${e.error.message}`);
       }
-      this.event('error', { ...errorFields(e.error), id: e.id, peer: e.peer, remotePort: e.remotePort, fatal: false });
+      this.event('error', { ...errorFields(e.error), id: e.id, peer: e.peer, sandbox, remotePort: e.remotePort, fatal: false });
     }
     if (e.opened) {
       this.verbose(`#${e.id} ${route} closed: ${formatBytes(e.bytesSent)} sent, ${formatBytes(e.bytesReceived)} received in ${formatDuration(e.durationMs)} (${e.reason})`);
@@ -141,20 +177,22 @@ export class Output {
 
   fatal(error: TunnelError | Error, verboseDetail?: string): void {
     this.endSpinner(false);
+    this.stopStatus();
     this.bursts.flush();
     const tunnelError = error as Partial<TunnelError>;
-    process.stderr.write(`${redact(`${this.c.red('error')} ${error.message}`)}\n`);
+    this.print(redact(`${this.c.red('error')} ${error.message}`));
     const detail = verboseDetail ?? tunnelError.detail;
     if (detail && this.options.verbosity === 'verbose' && detail !== error.message) this.verbose(`  detail: ${detail}`);
     this.event('error', { ...errorFields(error), fatal: true });
   }
 
   stopped(stats: TunnelStats): void {
+    this.stopStatus();
     this.bursts.flush();
     const errors = Object.entries(stats.errors);
     const failed = errors.reduce((sum, [, n]) => sum + n, 0);
     const served = stats.connections - failed;
-    const errorText = errors.length === 0 ? 'no errors' : `errors: ${errors.map(([code, n]) => `${code.replace('TL_ERR_', '').toLowerCase().replace(/_/g, ' ')} ×${n}`).join(', ')}`;
+    const errorText = errors.length === 0 ? 'no errors' : `errors: ${errors.map(([code, n]) => `${errorLabel(code)} ×${n}`).join(', ')}`;
     this.human('normal', `Stopped: ${served} connection${served === 1 ? '' : 's'} served${failed > 0 ? `, ${failed} failed` : ''}; ${formatBytes(stats.bytesSent)} sent, ${formatBytes(stats.bytesReceived)} received; ${errorText}`);
     this.event('stopped', { connections: stats.connections, failed, bytesSent: stats.bytesSent, bytesReceived: stats.bytesReceived, errors: stats.errors });
   }

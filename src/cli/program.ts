@@ -2,7 +2,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ErrorCodes, TunnelError, VERSION } from '../index.js';
 
 export interface CliConfig {
-  sandbox: string;
+  /** Absent only in proxy mode (-D) without a sandbox argument. */
+  sandbox?: string;
   specs: string[];
   apiKey?: string;
   pat?: string;
@@ -17,6 +18,7 @@ export interface CliConfig {
   address?: string;
   allowInsecure: boolean;
   check: boolean;
+  prewarm: boolean;
   connectTimeoutMs: number;
   keepaliveMs: number;
   lingerMs: number;
@@ -26,12 +28,18 @@ export interface CliConfig {
   verbose: boolean;
   quiet: boolean;
   stdio: boolean;
+  /** -D / --proxy-port: where the SOCKS/HTTP proxy listens. */
+  proxyListen?: { address?: string; port: number };
+  /** The live status line on a terminal (--no-status turns it off). */
+  status: boolean;
 }
 
 /** What parsing ended in: a config to run, or help/version already printed. */
 export type ParseResult = { kind: 'run'; config: CliConfig } | { kind: 'done' };
 
 const DEFAULT_WAIT_SECONDS = 120;
+/** --help fits an 80-column terminal, however wide the one it is shown in. */
+const HELP_WIDTH = 80;
 
 const EXAMPLES = `
 Examples:
@@ -44,29 +52,60 @@ Examples:
   $ redis-cli -p <printed port> PING
 
   # Chrome DevTools of a browser started with --remote-debugging-port=9222
-  $ tl-tunnel sbx-123 9222        # then open chrome://inspect, add localhost:9222
+  # (then open chrome://inspect and add localhost:9222)
+  $ tl-tunnel sbx-123 9222
 
   # VNC and several ports at once
   $ tl-tunnel sbx-123 5900 15432:5432
 
-  # SSH to an sshd you run in the sandbox (Tensorlake sandboxes also have native SSH:
-  # tl sbx ssh keys add). In ~/.ssh/config, then: ssh root@sbx-123
+  # SSH to an sshd you run in the sandbox (Tensorlake sandboxes also have
+  # native SSH: tl sbx ssh keys add). In ~/.ssh/config, then: ssh root@sbx-123
   Host sbx-*
     ProxyCommand tl-tunnel --stdio %h 22
 
-  # Scripts: JSON events on stdout
-  $ tl-tunnel --json sbx-123 :5432 | jq -r 'select(.event=="listening") | .addresses[0].port'
+  # Proxy mode: one local port (SOCKS5 and HTTP proxy) for every port of
+  # every sandbox
+  $ tl-tunnel -D 1080
+  $ curl --socks5-hostname localhost:1080 http://my-app:3000/
+  $ curl -x http://localhost:1080 http://my-app:3000/
+  $ tl-tunnel -D 1080 my-app 5432   # localhost means my-app; also forward 5432
 
-Port specs: REMOTE, LOCAL:REMOTE, :REMOTE (free local port), ADDRESS:LOCAL:REMOTE, [::1]:LOCAL:REMOTE
-Credentials, as tl finds them: flags, then TENSORLAKE_* variables, then .tensorlake/config.toml
-  (searched upward from here), then ~/.config/tensorlake/.tensorlake_config, then tl login's
-  credentials.toml. An API key from anywhere beats a personal access token.
-Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID, TENSORLAKE_PROJECT_ID,
-  TENSORLAKE_API_URL, TENSORLAKE_SANDBOX_API_URL, TENSORLAKE_SANDBOX_PROXY_URL, HTTPS_PROXY,
-  HTTP_PROXY, NO_PROXY, NO_COLOR, NODE_EXTRA_CA_CERTS
-Exit codes: 0 ok, 1 other error, 2 usage / no credentials, 3 auth, 4 no such sandbox / sandbox not
-  running / port never opened, 5 local port unavailable, 6 proxy or API unreachable / TLS / timeout
+  # Scripts (bash): JSON events on stdout; read the port picked for :5432
+  # while the tunnel keeps running (jq --unbuffered passes each line on at once)
+  $ read -r port < <(tl-tunnel --json sbx-123 :5432 |
+      jq --unbuffered -r 'select(.event=="listening") | .addresses[0].port')
+
+Proxy destinations: <sandbox>, <sandbox>.sandbox or <sandbox>.localhost, and
+  the port inside it; localhost / 127.0.0.1 / ::1 = the sandbox argument;
+  anything else is refused
+Port specs: REMOTE, LOCAL:REMOTE, :REMOTE (free local port),
+  ADDRESS:LOCAL:REMOTE, [::1]:LOCAL:REMOTE
+Credentials, as tl finds them: flags, then TENSORLAKE_* variables, then
+  .tensorlake/config.toml (searched upward from here), then
+  ~/.config/tensorlake/.tensorlake_config, then tl login's credentials.toml.
+  An API key from anywhere beats a personal access token.
+Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID,
+  TENSORLAKE_PROJECT_ID, TENSORLAKE_API_URL, TENSORLAKE_SANDBOX_API_URL,
+  TENSORLAKE_SANDBOX_PROXY_URL, HTTPS_PROXY, HTTP_PROXY, NO_PROXY, NO_COLOR,
+  NODE_EXTRA_CA_CERTS
+Stopping: Ctrl-C, SIGTERM, SIGHUP or SIGUSR2 closes the tunnels, prints a
+  summary and exits 0; a second one exits at once (130). Ctrl-C before the
+  tunnel is open exits 130.
+Exit codes: 0 ok, 1 other error, 2 usage / no credentials, 3 auth, 4 no such
+  sandbox / sandbox not running / port never opened, 5 local port unavailable,
+  6 proxy or API unreachable / TLS / timeout, 130 interrupted
 `;
+
+/** -D's value: PORT or ADDRESS:PORT ([::1]:PORT for IPv6); 0 picks a free port. */
+function proxyListen(text: string): { address?: string; port: number } {
+  const match = /^(?:(\[[^\]]*\]|[^:\[\]]*):)?([0-9]{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) {
+    throw new InvalidArgumentError(`-D, --proxy-port takes [ADDRESS:]PORT, e.g. -D 1080 or -D 127.0.0.1:1080, got ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  const address = match[1]?.replace(/^\[(.*)\]$/, '$1');
+  return address === undefined ? { port } : { address, port };
+}
 
 function seconds(name: string, min: number) {
   return (text: string): number => {
@@ -95,9 +134,9 @@ function buildProgram(): Command {
   return new Command()
     .name('tl-tunnel')
     .description('Forward local TCP ports into a Tensorlake sandbox.')
-    .usage('[options] <sandbox> <port-spec...>')
-    .argument('<sandbox>', 'sandbox id or name')
-    .argument('<port-spec...>', 'REMOTE | LOCAL:REMOTE | :REMOTE | ADDRESS:LOCAL:REMOTE')
+    .usage('[options] <sandbox> <port-spec...>\n       tl-tunnel [options] -D [address:]port [sandbox] [port-spec...]')
+    .argument('[sandbox]', 'sandbox id or name (optional with -D: the sandbox localhost stands for)')
+    .argument('[port-spec...]', 'REMOTE | LOCAL:REMOTE | :REMOTE | ADDRESS:LOCAL:REMOTE')
     .option('--api-key <key>', 'API key (default: $TENSORLAKE_API_KEY, then apikey in the config files)')
     .option('--pat <token>', 'personal access token (default: $TENSORLAKE_PAT, then the tl login file)')
     .option('--organization <id>', 'organization id for a personal access token (default: $TENSORLAKE_ORGANIZATION_ID, tl login, config)')
@@ -106,21 +145,25 @@ function buildProgram(): Command {
     .option('--resume', 'resume the sandbox if it is suspended (at start and while running), then wait for it')
     .option('--proxy-url <url>', 'talk to this sandbox proxy directly, without a lookup (default: $TENSORLAKE_SANDBOX_PROXY_URL, else the sandbox_url of the sandbox record)')
     .option('--proxy <url>', 'HTTP CONNECT proxy (default: $HTTPS_PROXY / $HTTP_PROXY, honouring $NO_PROXY)')
-    .option('--address <addr>', 'bind address for specs without one (default: 127.0.0.1 and ::1)')
+    .option('--address <addr>', 'bind address for specs (and -D) without one (default: 127.0.0.1 and ::1)')
     .option('--allow-insecure', 'allow http:// or ws:// to a proxy that is not on this machine')
     .option('--no-check', 'skip the startup check of the sandbox and ports')
+    .option('--no-prewarm', 'do not keep up to 4 connections to the proxy open ahead of need (drained after 60 s without a new connection)')
     .addOption(new Option('--connect-timeout <seconds>', 'time allowed to open each tunnel, retries included').default(10_000, '10').argParser(seconds('--connect-timeout', 0.001)))
     .addOption(new Option('--keepalive <seconds>', 'ping interval; 0 turns keepalive off').default(15_000, '15').argParser(seconds('--keepalive', 0)))
     .addOption(new Option('--linger <seconds>', 'after the local client half-closes, keep delivering until idle this long').default(2_000, '2').argParser(seconds('--linger', 0)))
     .addOption(new Option('--max-connections <n>', 'open tunnels at once; more wait').default(1024).argParser(count('--max-connections')))
     .addOption(new Option('--wait [seconds]', `retry while nothing listens on the port yet (default ${DEFAULT_WAIT_SECONDS} s); also bounds the wait for a pending sandbox (default 120 s)`).argParser(seconds('--wait', 0.001)))
+    .addOption(new Option('-D, --proxy-port <[address:]port>', 'also listen on one port that speaks SOCKS5 and HTTP proxying into any sandbox (loopback unless an address is given)').argParser(proxyListen))
     .option('--stdio', 'relay stdin/stdout over one tunnel (SSH ProxyCommand); takes one remote port')
     .option('--json', 'one JSON event per line on stdout')
     .option('-v, --verbose', 'one line per connection, retries and details')
-    .option('-q, --quiet', 'errors only')
+    .option('-q, --quiet', 'errors and the Forwarding lines only')
+    .option('--no-status', 'no live status line at the bottom of the terminal')
     .version(VERSION, '-V, --version')
     .helpOption('-h, --help', 'show this help')
     .addHelpText('after', EXAMPLES)
+    .configureHelp({ helpWidth: Math.min(process.stdout.columns || HELP_WIDTH, HELP_WIDTH) })
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
@@ -144,7 +187,14 @@ export function parseArgs(argv: string[]): ParseResult {
     throw new TunnelError(ErrorCodes.USAGE, `${message.charAt(0).toUpperCase()}${message.slice(1)} (${example}see tl-tunnel --help)`);
   }
   const o = program.opts();
-  const [sandbox, specs] = program.processedArgs as [string, string[]];
+  const [sandbox, specs] = program.processedArgs as [string | undefined, string[]];
+  // The positional arguments are optional only in proxy mode; commander's own wording otherwise.
+  if (o.proxyPort === undefined) {
+    const missing = sandbox === undefined ? 'sandbox' : specs.length === 0 ? 'port-spec' : undefined;
+    if (missing) throw new TunnelError(ErrorCodes.USAGE, `Missing required argument '${missing}' (e.g. tl-tunnel sbx-123 5432, or tl-tunnel -D 1080 for proxy mode; see tl-tunnel --help)`);
+  } else if (o.stdio) {
+    throw new TunnelError(ErrorCodes.USAGE, 'Use either --stdio or -D/--proxy-port, not both');
+  }
   if (o.verbose && o.quiet) throw new TunnelError(ErrorCodes.USAGE, 'Use either --verbose or --quiet, not both');
   // With --stdio, stdout carries the tunnel's bytes: JSON events there would corrupt them.
   if (o.stdio && o.json) throw new TunnelError(ErrorCodes.USAGE, 'Use either --stdio or --json, not both: with --stdio, stdout carries the data');
@@ -166,6 +216,7 @@ export function parseArgs(argv: string[]): ParseResult {
       address: o.address,
       allowInsecure: o.allowInsecure === true,
       check: o.check,
+      prewarm: o.prewarm,
       connectTimeoutMs: o.connectTimeout,
       keepaliveMs: o.keepalive,
       lingerMs: o.linger,
@@ -175,6 +226,8 @@ export function parseArgs(argv: string[]): ParseResult {
       verbose: o.verbose === true,
       quiet: o.quiet === true,
       stdio: o.stdio === true,
+      ...(o.proxyPort === undefined ? {} : { proxyListen: o.proxyPort as { address?: string; port: number } }),
+      status: o.status !== false,
     },
   };
 }

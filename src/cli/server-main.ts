@@ -4,6 +4,7 @@ import { chalkStderr } from 'chalk';
 import { ErrorCodes, TunnelError, VERSION, checkSandboxRecords, createTunnelServer, isLoopbackHost, isTunnelError, registerSecret, type SandboxRecordInput, type TunnelServerOptions } from '../index.js';
 import { exitCodeFor } from './exit-codes.js';
 import { untilStopSignal } from './signals.js';
+import { guardStdStreams } from './std-streams.js';
 
 function portList(text: string): number[] {
   const ports = text.split(',').map((p) => p.trim());
@@ -105,6 +106,7 @@ async function run(argv: string[]): Promise<number> {
 }
 
 export function serverMain(argv: string[] = process.argv): void {
+  guardStdStreams();
   run(argv).then(
     (code) => process.exit(code),
     (err: unknown) => {

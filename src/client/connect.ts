@@ -1,8 +1,10 @@
+import { isIP } from 'node:net';
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { networkError, statusError, type UpgradeContext } from './upgrade-error.js';
+import { markWarm, type Connector } from './warm/connector.js';
 
 export interface ConnectParams {
   url: string;
@@ -13,6 +15,8 @@ export interface ConnectParams {
   /** Keep retrying 502 (service not started yet) for this long; 0 fails at once. */
   waitMs?: number;
   agent?: Agent;
+  /** Where sockets come from (warm or fresh); without it, or when it declines, ws uses `agent`. */
+  connector?: Connector;
   /** Requests whose answer came from the HTTP proxy rather than the sandbox proxy. */
   proxyRefused?: WeakSet<ClientRequest>;
   maxPayload: number;
@@ -54,23 +58,38 @@ function readBody(res: IncomingMessage): Promise<string> {
 
 function noop(): void {}
 
+/** SNI for the proxy's URL: its host name, none for an IP address (as Node does by default). */
+function serverName(url: string): string {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  return isIP(host) ? '' : host;
+}
+
+/** A warm socket turned out dead before any answer: the caller connects afresh, as if nothing happened. */
+class WarmSocketDead extends Error {}
+
 /** One upgrade attempt, bounded by `budgetMs`. */
-function attempt(WebSocketClass: typeof WebSocket, p: ConnectParams, budgetMs: number): Promise<WebSocket> {
+function attempt(WebSocketClass: typeof WebSocket, p: ConnectParams, budgetMs: number, allowWarm: boolean): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     let settled = false;
+    let answered = false;
+    const lease = p.connector?.lease(allowWarm);
     const ws = new WebSocketClass(p.url, {
       headers: p.headers,
       perMessageDeflate: false,
       skipUTF8Validation: true,
       maxPayload: p.maxPayload,
       followRedirects: false,
-      agent: p.agent,
+      agent: lease ? undefined : p.agent,
+      // TLS names the proxy's host, never the Host header (a loopback proxy gets Host: <id>.local).
+      ...(lease ? {} : { servername: serverName(p.url) }),
+      // Node's http client also accepts the callback form (a socket still opening); @types/ws does not say so.
+      ...((lease ? { createConnection: lease.createConnection } : {}) as object),
       // ws cuts a close handshake after closeTimeout even while our close frame still waits behind
       // data a slow peer is draining; the relay cuts stops and failures sooner itself (closeGraceMs).
       // ws 8.23 reads closeTimeout; @types/ws does not list it yet.
       ...({ closeTimeout: 30_000 } as object),
     });
-    const settle = (err?: TunnelError): void => {
+    const settle = (err?: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -89,17 +108,30 @@ function attempt(WebSocketClass: typeof WebSocket, p: ConnectParams, budgetMs: n
     // emitted before the caller attaches its listeners and be lost: hold them until it resumes.
     const onOpen = (): void => {
       ws.pause();
+      if (lease?.warm) {
+        markWarm(ws);
+        p.connector?.used();
+      }
       settle();
     };
-    const onError = (err: Error & { code?: string }): void => settle(networkError(err, p.ctx));
+    // A warm socket the proxy closed just before we used it fails before any answer: not an error.
+    const onError = (err: Error & { code?: string }): void => settle(lease?.warm && !answered ? new WarmSocketDead(err.message) : networkError(err, p.ctx));
     const onAbort = (): void => settle(p.signal?.reason instanceof TunnelError ? p.signal.reason : new TunnelError(ErrorCodes.INTERNAL, 'aborted'));
     const timer = setTimeout(() => {
       settle(new TunnelError(ErrorCodes.TIMEOUT, `The sandbox proxy at ${p.ctx.host} did not open the tunnel in time (connect timeout)`, { host: p.ctx.host, retryable: true }));
     }, budgetMs);
     ws.once('open', onOpen);
     ws.on('error', onError);
+    ws.once('upgrade', () => (answered = true));
     ws.once('unexpected-response', (req: ClientRequest, res: IncomingMessage) => {
+      answered = true;
       const status = res.statusCode ?? 0;
+      // A 408 on a warm socket is the proxy's goodbye to an idle connection, crossing our request.
+      if (status === 408 && lease?.warm) {
+        req.destroy();
+        settle(new WarmSocketDead('408 on a warm socket'));
+        return;
+      }
       const fromProxy = p.proxyRefused?.has(req) ?? false;
       void readBody(res).then((body) => {
         req.destroy();
@@ -120,6 +152,7 @@ export async function connectWebSocket(p: ConnectParams): Promise<WebSocket> {
   const started = Date.now();
   const deadline = started + p.timeoutMs;
   const waitDeadline = started + (p.waitMs ?? 0);
+  let allowWarm = true;
   for (let n = 0; ; n += 1) {
     const now = Date.now();
     // A wait for a service may outlast the connect timeout; each attempt still gets its own budget,
@@ -127,8 +160,14 @@ export async function connectWebSocket(p: ConnectParams): Promise<WebSocket> {
     const floor = (p.waitMs ?? 0) > 0 ? Math.min(p.timeoutMs, MIN_WAIT_ATTEMPT_MS) : 1;
     const budget = Math.max(floor, Math.min(p.timeoutMs, Math.max(deadline, waitDeadline) - now));
     try {
-      return await attempt(WebSocketClass, p, budget);
+      return await attempt(WebSocketClass, p, budget, allowWarm);
     } catch (error) {
+      allowWarm = !(error instanceof WarmSocketDead);
+      if (!allowWarm) {
+        if (p.signal?.aborted) throw p.signal.reason instanceof TunnelError ? p.signal.reason : new TunnelError(ErrorCodes.INTERNAL, 'aborted');
+        n -= 1;
+        continue;
+      }
       if (!(error instanceof TunnelError)) throw error;
       const waiting = error.code === ErrorCodes.PORT_CLOSED && Date.now() < waitDeadline;
       if (!waiting && !error.retryable) throw error;

@@ -29,7 +29,8 @@ export interface StreamTunnelResult extends RelayResult {
 export async function forwardStream(options: StreamTunnelOptions): Promise<StreamTunnelResult> {
   checkUpgraderOptions(options);
   const { remotePort } = parsePortSpec(`0:${String(options.remotePort)}`);
-  const upgrader = await prepareUpgrader(options);
+  // One connection only: a warm socket would be opened to replace it and never used.
+  const upgrader = await prepareUpgrader({ ...options, prewarm: false });
   const ws = await upgrader.connect(remotePort, { onRetry: options.onRetry });
   return new Promise((resolve) => {
     const relay = new Relay(ws, options.stream, {

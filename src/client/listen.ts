@@ -43,7 +43,9 @@ function listenError(address: string, port: number, mapping: PortMapping, err: N
     : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
     : err.code === 'EADDRNOTAVAIL' ? 'this machine has no such address'
     : (err.code ?? err.message);
-  return new TunnelError(ErrorCodes.LISTEN, `Cannot listen on ${shown}: ${why}; try :${mapping.remotePort} to pick a free local port`, { detail: err.message });
+  // remotePort 0: a listener that serves no single remote port (proxy mode).
+  const hint = mapping.remotePort > 0 ? `try :${mapping.remotePort} to pick a free local port` : 'try another port (0 picks a free one)';
+  return new TunnelError(ErrorCodes.LISTEN, `Cannot listen on ${shown}: ${why}; ${hint}`, { detail: err.message });
 }
 
 export function closeListeners(listeners: readonly BoundListener[]): Promise<void> {

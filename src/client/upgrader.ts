@@ -1,6 +1,4 @@
 import type { ClientRequest } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import { createSecureContext } from 'node:tls';
 import type WebSocket from 'ws';
 import { credentialHeaders, credentialsHint, type Credentials } from '../config/credentials.js';
 import { TunnelError, registerSecret } from '../errors.js';
@@ -11,6 +9,7 @@ import type { SandboxWatch } from '../sandbox/watch.js';
 import { connectWebSocket, type RetryInfo } from './connect.js';
 import { resolveOptions, type ResolvedOptions, type TunnelOptions } from './options.js';
 import { VERSION } from '../version.js';
+import { Connector } from './warm/connector.js';
 
 export type UpgraderOptions = Omit<TunnelOptions, 'ports'>;
 
@@ -25,11 +24,11 @@ export class Upgrader {
   private readonly headers: Record<string, string>;
   private readonly proxyRefused = new WeakSet<ClientRequest>();
   /**
-   * wss without an HTTP proxy: one agent for every upgrade, only for its TLS session cache, so each
-   * new tunnel resumes the session instead of a full handshake (ws alone calls tls.connect afresh).
-   * keepAlive stays off: an upgraded socket is never handed back.
+   * Where upgrades get their sockets: warm ones when the pool has them, else fresh ones sharing
+   * one TLS secure context and session cache, so each new tunnel resumes the session instead of a
+   * full handshake (ws alone calls tls.connect afresh).
    */
-  private readonly tlsAgent: HttpsAgent | undefined;
+  private readonly connector: Connector;
 
   /** Where the upgrades go: the sandbox's canonical id, proxy base and routing hint. */
   readonly resolved: ResolvedSandbox;
@@ -59,8 +58,9 @@ export class Upgrader {
       ...(isLoopbackHost(this.target.hostname) ? { host: `${id}.local` } : {}),
       ...credentialHeaders(options.credentials),
     };
-    // One secure context too: tls.connect would otherwise build one (root store included) per upgrade.
-    this.tlsAgent = this.target.secure && options.agent === undefined ? new HttpsAgent({ keepAlive: false, secureContext: createSecureContext() }) : undefined;
+    const origin = new URL(this.target.origin);
+    const port = Number(origin.port) || (this.target.secure ? 443 : 80);
+    this.connector = new Connector({ host: this.target.hostname, port, secure: this.target.secure }, options.agent, this.settings.prewarm);
     // An HTTP CONNECT proxy that refuses replays its own answer as if it were the sandbox proxy's;
     // remember which requests that happened to, so a proxy's 403 is not reported as a bad key.
     const agent = options.agent as (typeof options.agent & { on?: (e: string, l: (...a: never[]) => void) => void }) | undefined;
@@ -72,6 +72,16 @@ export class Upgrader {
   /** The URL of the upgrade for one port (contains no secret). */
   url(remotePort: number): string {
     return tunnelUrl(this.target, remotePort);
+  }
+
+  /** Starts opening warm connections now (no-op with --no-prewarm). */
+  prewarm(): void {
+    this.connector.start();
+  }
+
+  /** Closes the warm connections; upgrades after this connect afresh. */
+  close(): void {
+    this.connector.close();
   }
 
   /**
@@ -103,7 +113,8 @@ export class Upgrader {
       },
       timeoutMs: this.settings.connectTimeoutMs,
       waitMs: opts.waitMs ?? this.settings.waitMs,
-      agent: this.options.agent ?? this.tlsAgent,
+      agent: this.options.agent,
+      connector: this.connector,
       proxyRefused: this.proxyRefused,
       maxPayload: this.settings.maxPayload,
       signal: opts.signal,

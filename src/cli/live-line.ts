@@ -1,0 +1,103 @@
+import { isOpen, writeTo } from './std-streams.js';
+
+/** Columns kept free at the end: the cursor never reaches the last column, and the "^C" a
+ * terminal echoes on Ctrl-C still fits on the line (so erasing the line erases it too). */
+const SPARE_COLUMNS = 3;
+
+/**
+ * The one line at the bottom of a terminal that is redrawn in place (spinner, status line), with
+ * log lines printed above it. Each change is one write ("erase, log line, redraw"), so nothing
+ * flickers, and nothing here loops over the terminal's width: a terminal of 0 columns simply gets
+ * no line. The cursor stays at the end of the drawn text.
+ */
+export class LiveLine {
+  private text: string | undefined;
+  private style: (text: string) => string = (text) => text;
+  /** Characters on screen now (0: nothing drawn). */
+  private drawn = 0;
+  private readonly onResize = (): void => this.redraw();
+
+  private constructor(private readonly stream: NodeJS.WriteStream) {
+    // Node writes to a terminal synchronously, so a terminal that takes no output (Ctrl-S, a
+    // stopped tmux pane) would freeze every tunnel at the next redraw. libuv opened its own file
+    // description of the terminal, so making it non-blocking affects no other process.
+    setBlocking(stream, false);
+    // Whatever ends the process (a second Ctrl-C exits at once), the shell's prompt must not land
+    // on the end of a status line.
+    process.on('exit', () => {
+      setBlocking(stream, true);
+      this.hide();
+    });
+  }
+
+  private static readonly lines = new Map<NodeJS.WriteStream, LiveLine>();
+
+  /** One per stream, shared by every writer (a crash report must erase the status line too). */
+  static of(stream: NodeJS.WriteStream): LiveLine {
+    let line = LiveLine.lines.get(stream);
+    if (!line) LiveLine.lines.set(stream, (line = new LiveLine(stream)));
+    return line;
+  }
+
+  /** Whether something is drawn now. */
+  get visible(): boolean {
+    return this.drawn > 0;
+  }
+
+  /** Shows `text` (plain: no escape codes; it is cut to the terminal's width, then styled). */
+  show(text: string, style: (text: string) => string = (t) => t): void {
+    if (text === this.text && this.drawn > 0) return;
+    if (this.text === undefined) this.stream.on('resize', this.onResize);
+    this.text = text;
+    this.style = style;
+    this.redraw();
+  }
+
+  /** Removes the line; log lines then go out as they are. */
+  hide(): void {
+    if (this.text === undefined) return;
+    this.text = undefined;
+    this.stream.off('resize', this.onResize);
+    this.write(this.erase());
+  }
+
+  /** Prints `line` above the live line. */
+  log(line: string): void {
+    this.write(`${this.erase()}${line}\n${this.render()}`);
+  }
+
+  private redraw(): void {
+    // While the terminal is not taking output, redraws would only pile up: skip them.
+    if (this.stream.writableLength > 0) return;
+    this.write(this.erase() + this.render());
+  }
+
+  private write(text: string): void {
+    if (text !== '') writeTo(this.stream, text);
+  }
+
+  private erase(): string {
+    if (this.drawn === 0) return '';
+    // After the window was narrowed, a terminal that re-wraps lines (most do) shows the old line
+    // over several rows, the cursor on the last: go up to the first before erasing.
+    const columns = this.stream.columns ?? 0;
+    const rows = columns > 0 ? Math.ceil(this.drawn / columns) : 1;
+    this.drawn = 0;
+    return `\r${rows > 1 ? `\x1b[${rows - 1}A` : ''}\x1b[J`;
+  }
+
+  private render(): string {
+    const width = (this.stream.columns ?? 0) - SPARE_COLUMNS;
+    if (this.text === undefined || width < 1 || !isOpen(this.stream)) return '';
+    const chars = [...this.text];
+    const shown = chars.length > width ? `${chars.slice(0, width - 1).join('')}…` : this.text;
+    this.drawn = Math.min(chars.length, width);
+    return this.style(shown);
+  }
+}
+
+function setBlocking(stream: NodeJS.WriteStream, blocking: boolean): void {
+  if (process.platform === 'win32') return;
+  const handle = (stream as unknown as { _handle?: { setBlocking?: (on: boolean) => void } })._handle;
+  handle?.setBlocking?.(blocking);
+}

@@ -1,0 +1,285 @@
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type WebSocket from 'ws';
+import { ErrorCodes, TunnelError } from '../errors.js';
+import { Relay, type RelayResult } from '../relay/relay.js';
+import type { RetryInfo } from './connect.js';
+import { usedWarmSocket } from './warm/connector.js';
+
+export interface ConnectionInfo {
+  /** Increasing id, unique within one tunnel handle. */
+  id: number;
+  /** The local client, "127.0.0.1:53122". */
+  peer: string;
+  /** The local listener it came in on, "127.0.0.1:5432". */
+  local: string;
+  /** The sandbox the connection goes to (as given; proxy mode names it per connection). */
+  sandbox: string;
+  remotePort: number;
+  /** Set once open: whether the upgrade went out on a warm (pre-opened) connection to the proxy. */
+  warm?: boolean;
+}
+
+export interface ConnectionClose extends ConnectionInfo {
+  /** Bytes from the local client to the sandbox. */
+  bytesSent: number;
+  /** Bytes from the sandbox to the local client. */
+  bytesReceived: number;
+  durationMs: number;
+  reason: string;
+  /** Whether the tunnel WebSocket was ever open (false: the upgrade failed). */
+  opened: boolean;
+  error?: TunnelError;
+}
+
+export interface TunnelWarning {
+  code: string;
+  message: string;
+}
+
+export interface TunnelStats {
+  connections: number;
+  active: number;
+  waiting: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Failed connections by error code. */
+  errors: Record<string, number>;
+}
+
+export interface TunnelEvents {
+  open: [ConnectionInfo];
+  close: [ConnectionClose];
+  warning: [TunnelWarning];
+  retry: [ConnectionInfo & RetryInfo];
+}
+
+/**
+ * Where one accepted connection goes, and what its front end does around the upgrade. A port
+ * mapping just connects; a proxy front end (SOCKS, HTTP CONNECT) answers its own protocol.
+ */
+export interface Route {
+  sandbox: string;
+  remotePort: number;
+  /** The listener's address for events, "127.0.0.1:5432". */
+  local?: string;
+  /** Opens the tunnel WebSocket (retries included). */
+  connect(opts: { signal: AbortSignal; onRetry: (info: RetryInfo) => void }): Promise<WebSocket>;
+  /** Called when the tunnel is open, before the relay starts (e.g. write a SOCKS success reply). */
+  onOpen?(socket: Socket): void;
+  /**
+   * Called when the tunnel could not be opened, before the socket is destroyed (e.g. write an error
+   * reply). Returns true when it closes the socket itself (so the reply is not lost to a reset).
+   */
+  onFail?(socket: Socket, error: TunnelError): boolean | void;
+}
+
+export interface ConnectionSettings {
+  maxConnections: number;
+  keepaliveMs: number;
+  lingerMs: number;
+}
+
+interface Connection {
+  info: ConnectionInfo;
+  socket: Socket;
+  abort: AbortController;
+  relay?: Relay;
+  startedAt: number;
+  /** Resolves when the connection's close event has been emitted. */
+  done: Promise<void>;
+  markDone: () => void;
+}
+
+const MAX_WAITING_FACTOR = 4;
+
+/** Closes a tunnel WebSocket that will carry no data, without letting an unanswered close hold it. */
+export function closeUnused(ws: WebSocket, code: number, reason: string): void {
+  ws.on('error', () => {});
+  ws.resume();
+  ws.close(code, reason);
+  // A proxy that never answers the close must not hold the socket for ws's 30 s close timeout.
+  setTimeout(() => ws.terminate(), 2000).unref();
+}
+
+function tunnelsOpen(n: number): string {
+  return n === 1 ? '1 tunnel is open' : `${n} tunnels are open`;
+}
+
+export function formatHostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/**
+ * The accepted local connections of one handle, whatever front end accepted them: the
+ * --max-connections limit and its waiting line, one tunnel WebSocket and relay per connection,
+ * keepalive, statistics and events. Closing it closes every tunnel.
+ */
+export class ConnectionSet {
+  readonly stats: TunnelStats = { connections: 0, active: 0, waiting: 0, bytesSent: 0, bytesReceived: 0, errors: {} };
+  /** Warnings raised before `started` (kept for the handle's `warnings`). */
+  readonly earlyWarnings: TunnelWarning[] = [];
+  private readonly connections = new Set<Connection>();
+  private readonly waiting: { socket: Socket; route: Route }[] = [];
+  private nextId = 1;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+  private started = false;
+
+  /** `events`: the handle that reports open/close/warning/retry to its user. */
+  constructor(
+    private readonly settings: ConnectionSettings,
+    private readonly events: EventEmitter<TunnelEvents>,
+  ) {}
+
+  /** From now on warnings are events; keepalive starts. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    if (this.settings.keepaliveMs > 0) {
+      this.sweeper = setInterval(() => {
+        for (const c of this.connections) c.relay?.keepaliveTick();
+      }, this.settings.keepaliveMs).unref();
+    }
+  }
+
+  get isClosing(): boolean {
+    return this.closing !== undefined;
+  }
+
+  warn(code: string, message: string): void {
+    const warning = { code, message };
+    if (this.started) this.events.emit('warning', warning);
+    else this.earlyWarnings.push(warning);
+  }
+
+  /** Takes one accepted local socket (paused) to `route`, now or once a place is free. */
+  accept(socket: Socket, route: Route): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const max = this.settings.maxConnections;
+    if (this.connections.size >= max) {
+      if (this.waiting.length >= max * MAX_WAITING_FACTOR) {
+        this.warn('TL_WARN_OVERLOADED', `Refused a connection from ${formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}: ${tunnelsOpen(max)} and ${this.waiting.length} connections already wait`);
+        socket.destroy();
+        return;
+      }
+      if (this.waiting.length === 0) {
+        this.warn('TL_WARN_MAX_CONNECTIONS', `${tunnelsOpen(max)} (--max-connections); new connections wait until one closes`);
+      }
+      socket.on('error', () => {});
+      this.waiting.push({ socket, route });
+      this.stats.waiting = this.waiting.length;
+      return;
+    }
+    this.open(socket, route);
+  }
+
+  private open(socket: Socket, route: Route): void {
+    const info: ConnectionInfo = {
+      id: this.nextId++,
+      peer: formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0),
+      local: route.local ?? formatHostPort(socket.localAddress ?? '', socket.localPort ?? 0),
+      sandbox: route.sandbox,
+      remotePort: route.remotePort,
+    };
+    let markDone = (): void => {};
+    const done = new Promise<void>((resolve) => {
+      markDone = resolve;
+    });
+    const conn: Connection = { info, socket, abort: new AbortController(), startedAt: Date.now(), done, markDone };
+    this.connections.add(conn);
+    this.stats.connections += 1;
+    this.stats.active = this.connections.size;
+    // While the upgrade runs the socket stays paused; if the client leaves, stop trying.
+    const onEarlyClose = (): void => conn.abort.abort(new TunnelError(ErrorCodes.LOCAL_RESET, 'The local client left before the tunnel opened'));
+    socket.on('error', onEarlyClose);
+    socket.on('close', onEarlyClose);
+    const settle = (): void => {
+      socket.off('error', onEarlyClose);
+      socket.off('close', onEarlyClose);
+    };
+    route.connect({ signal: conn.abort.signal, onRetry: (retry) => this.events.emit('retry', { ...info, ...retry }) }).then(
+      (ws) => {
+        settle();
+        if (socket.destroyed || this.closing) {
+          closeUnused(ws, 1001, 'local client left');
+          this.finish(conn, { bytesUp: 0, bytesDown: 0, durationMs: Date.now() - conn.startedAt, reason: 'local client left' }, false);
+          return;
+        }
+        info.warm = usedWarmSocket(ws);
+        route.onOpen?.(socket);
+        conn.relay = new Relay(ws, socket, {
+          lingerMs: this.settings.lingerMs,
+          onEnd: (result) => this.finish(conn, result, true),
+        });
+        this.events.emit('open', info);
+      },
+      (err: unknown) => {
+        settle();
+        socket.on('error', () => {});
+        const error = err instanceof TunnelError ? err : new TunnelError(ErrorCodes.INTERNAL, String(err), { cause: err });
+        const closedByRoute = !socket.destroyed && route.onFail?.(socket, error) === true;
+        if (!closedByRoute) socket.destroy();
+        this.finish(conn, { bytesUp: 0, bytesDown: 0, durationMs: Date.now() - conn.startedAt, reason: error.message, error }, false);
+      },
+    );
+  }
+
+  private finish(conn: Connection, result: Pick<RelayResult, 'bytesUp' | 'bytesDown' | 'durationMs' | 'reason' | 'error'>, opened: boolean): void {
+    if (!this.connections.delete(conn)) return;
+    this.stats.active = this.connections.size;
+    this.stats.bytesSent += result.bytesUp;
+    this.stats.bytesReceived += result.bytesDown;
+    // A client leaving mid-upgrade, or our own shutdown, is not a failure worth counting.
+    const error = result.error?.code === ErrorCodes.LOCAL_RESET && !opened ? undefined : result.error;
+    if (error) this.stats.errors[error.code] = (this.stats.errors[error.code] ?? 0) + 1;
+    this.events.emit('close', {
+      ...conn.info,
+      bytesSent: result.bytesUp,
+      bytesReceived: result.bytesDown,
+      durationMs: result.durationMs,
+      reason: result.reason,
+      opened,
+      ...(error ? { error } : {}),
+    });
+    conn.markDone();
+    this.admitWaiting();
+  }
+
+  private admitWaiting(): void {
+    while (this.waiting.length > 0 && this.connections.size < this.settings.maxConnections && !this.closing) {
+      const next = this.waiting.shift() as { socket: Socket; route: Route };
+      this.stats.waiting = this.waiting.length;
+      if (!next.socket.destroyed) this.open(next.socket, next.route);
+    }
+  }
+
+  /** Bytes each way so far, the tunnels still open included (stats count a tunnel when it closes). */
+  traffic(): { bytesSent: number; bytesReceived: number } {
+    let { bytesSent, bytesReceived } = this.stats;
+    for (const c of this.connections) {
+      bytesSent += c.relay?.bytesUp ?? 0;
+      bytesReceived += c.relay?.bytesDown ?? 0;
+    }
+    return { bytesSent, bytesReceived };
+  }
+
+  /** Closes every tunnel (1001) and drops waiting clients; resolves when all have closed. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.sweeper);
+      for (const w of this.waiting.splice(0)) w.socket.destroy();
+      this.stats.waiting = 0;
+      const ended = [...this.connections].map((c) => c.done);
+      for (const c of this.connections) {
+        if (c.relay) c.relay.close(1001, 'tunnel stopped');
+        else c.abort.abort(new TunnelError(ErrorCodes.LOCAL_RESET, 'The tunnel was stopped'));
+      }
+      await Promise.all(ended);
+    })();
+    return this.closing;
+  }
+}
