@@ -5,6 +5,10 @@ import { VERSION } from './version.js';
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.stdout.write(`${VERSION}\n`);
+} else if (args.length === 2 && args[0] === 'completion' && /^[a-z]+$/.test(args[1] ?? '')) {
+  // `completion <shell>`, never a sandbox named "completion": a port spec is never a bare word.
+  const { completionMain } = await import('./cli/completion/index.js');
+  completionMain(args[1] ?? '');
 } else {
   const { main } = await import('./cli/main.js');
   main();

@@ -33,6 +33,6 @@ export type { ResolveSandboxOptions, ResolvedSandbox, SandboxStatusEvent } from 
 export { createSandboxResolver } from './sandbox/cache.js';
 export type { SandboxResolver } from './sandbox/cache.js';
 export { deriveLookupBase, isLocalApiUrl, DEFAULT_LOOKUP_BASE, LOCAL_PROXY_URL } from './sandbox/lookup-base.js';
-export { TunnelError, ErrorCodes, isTunnelError, redact, registerSecret } from './errors.js';
+export { TunnelError, ErrorCodes, isTunnelError, redact, redactStrict, registerSecret, sanitizeText, capText, quoteInput } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { VERSION } from './version.js';

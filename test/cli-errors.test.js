@@ -118,7 +118,7 @@ test('exit 3: 401 (another token) says the key was rejected, how to set it, and 
   const server = await startServer({ token: 'some-other-token-0123456789' });
   try {
     const r = await runCli(['--proxy-url', server.url, 'sbx-1', String(echo.port)]);
-    assertFriendly(r, 3, /rejected the credentials \(401\)/, /TENSORLAKE_API_KEY/, /--api-key/, /Missing or invalid bearer token/, /UNAUTHORIZED/);
+    assertFriendly(r, 3, /rejected the credentials \(401; proxy said: /, /TENSORLAKE_API_KEY/, /--api-key/, /Missing or invalid bearer token/, /UNAUTHORIZED/);
   } finally {
     await server.close();
     await echo.close();
@@ -129,7 +129,7 @@ test('exit 3: 403 with a JSON body shows the proxy error and code', async () => 
   const proxy = await startStatusProxy(403, { error: 'key not allowed for this project', code: 'FORBIDDEN_PROJECT' });
   try {
     const r = await runCli(['--proxy-url', proxy.url, 'sbx-1', '5432']);
-    assertFriendly(r, 3, /rejected the credentials \(403\)/, /TENSORLAKE_API_KEY/, /key not allowed for this project/, /FORBIDDEN_PROJECT/);
+    assertFriendly(r, 3, /rejected the credentials \(403; proxy said: /, /TENSORLAKE_API_KEY/, /key not allowed for this project/, /FORBIDDEN_PROJECT/);
   } finally {
     await proxy.close();
   }

@@ -135,7 +135,7 @@ test('a proxy that refuses the CONNECT (tinyproxy 403) gets its own line and exi
   try {
     const r = await runCli(['--json', '--proxy-url', server.url, 'sbx-px', `${echo.port}`], { env: { HTTP_PROXY: proxy.url } });
     assert.equal(r.code, 6, r.stderr);
-    assert.match(r.stderr, new RegExp(`^error The HTTP proxy 127\\.0\\.0\\.1:${proxy.port} refused to connect to 127\\.0\\.0\\.1 \\(403\\).*NO_PROXY`, 'm'));
+    assert.match(r.stderr, new RegExp(`^error The HTTP proxy 127\\.0\\.0\\.1:${proxy.port} refused to connect to 127\\.0\\.0\\.1:\\d+ \\(403\\).*NO_PROXY`, 'm'));
     const error = JSON.parse(r.stdout.trim().split('\n').at(-1));
     assert.equal(error.code, 'TL_ERR_HTTP_PROXY');
     assert.equal(error.status, 403);

@@ -77,7 +77,7 @@ const BAD_SPECS = [
   ['abc', /"abc"/],
   ['http', /"http"/],
   ['1:2:3:4', /expected REMOTE, LOCAL:REMOTE/],
-  ['::1:15432:5432', /expected REMOTE, LOCAL:REMOTE/],
+  ['::1:15432:5432', /put the IPv6 address in brackets, as in \[::1\]:15432:5432/],
   ['[::1]:5432', /\[::1\]:15432:5432/],
   ['[::1]15432:5432', /\[::1\]:LOCAL:REMOTE/],
   ['[::1:1:2', /\[::1\]:LOCAL:REMOTE/],

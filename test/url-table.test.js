@@ -62,7 +62,7 @@ test('CLI: bad sandbox names exit 2 before any request; good ones reach the serv
       const cli = await startCli(['--proxy-url', server.url, input, `:${echo.port}`]);
       const r = await cli.stop();
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(seen, [{ url: `${TUNNEL}?port=${echo.port}`, host: `127.0.0.1:${server.port}`, sandbox: name, auth: `Bearer ${CANARY_KEY}` }]);
+      assert.deepEqual(seen, [{ url: `${TUNNEL}?port=${echo.port}`, host: `${name}.local`, sandbox: name, auth: `Bearer ${CANARY_KEY}` }]);
     }
   } finally {
     await server.close();
@@ -135,7 +135,7 @@ test('CLI: proxy URLs reach the server with exactly the expected request, Host a
       const cli = await startCli(['--proxy-url', template.replaceAll('<P>', port), 'sbx-1', `:${echo.port}`]);
       const r = await cli.stop();
       assert.equal(r.code, 0, `${template}: ${r.stderr}`);
-      assert.deepEqual(seen, [{ url: `${TUNNEL}?port=${echo.port}`, host: host.replaceAll('<P>', port), sandbox: 'sbx-1', auth: `Bearer ${CANARY_KEY}` }], template);
+      assert.deepEqual(seen, [{ url: `${TUNNEL}?port=${echo.port}`, host: 'sbx-1.local', sandbox: 'sbx-1', auth: `Bearer ${CANARY_KEY}` }], template);
     }
     seen.length = 0;
     for (const template of BAD_URLS) {
@@ -154,7 +154,7 @@ test('CLI: proxy URLs reach the server with exactly the expected request, Host a
   }
 });
 
-test('CLI: an IPv6 loopback base sends Host [::1]:port', { timeout: 20_000 }, async (t) => {
+test('CLI: an IPv6 loopback base sends Host <sandbox>.local, as every loopback proxy base does', { timeout: 20_000 }, async (t) => {
   let server;
   try {
     server = await startServer({ host: '::1' });
@@ -168,7 +168,7 @@ test('CLI: an IPv6 loopback base sends Host [::1]:port', { timeout: 20_000 }, as
     const cli = await startCli(['--proxy-url', server.url, 'sbx-1', `:${echo.port}`]);
     const r = await cli.stop();
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(seen, [{ url: `${TUNNEL}?port=${echo.port}`, host: `[::1]:${server.port}`, sandbox: 'sbx-1', auth: `Bearer ${CANARY_KEY}` }]);
+    assert.deepEqual(seen, [{ url: `${TUNNEL}?port=${echo.port}`, host: 'sbx-1.local', sandbox: 'sbx-1', auth: `Bearer ${CANARY_KEY}` }]);
   } finally {
     await server.close();
     await echo.close();
@@ -213,7 +213,7 @@ test('library headers cannot replace the credentials or the sandbox header', { t
       headers: { Authorization: 'Bearer someone-else', 'X-Tensorlake-Sandbox-Id': 'other-sandbox' },
     });
     await handle.close();
-    assert.deepEqual(seen, [{ url: `${TUNNEL}?port=${echo.port}`, host: `127.0.0.1:${server.port}`, sandbox: 'sbx-1', auth: `Bearer ${CANARY_KEY}` }]);
+    assert.deepEqual(seen, [{ url: `${TUNNEL}?port=${echo.port}`, host: 'sbx-1.local', sandbox: 'sbx-1', auth: `Bearer ${CANARY_KEY}` }]);
   } finally {
     await server.close();
     await echo.close();

@@ -20,6 +20,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   [ErrorCodes.KEEPALIVE]: 1,
   [ErrorCodes.REMOTE_CLOSED]: 1,
   [ErrorCodes.LOCAL_RESET]: 1,
+  [ErrorCodes.FD_LIMIT]: 1,
   [ErrorCodes.INTERNAL]: 1,
 };
 

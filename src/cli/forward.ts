@@ -5,6 +5,7 @@ import type { Output } from './output.js';
 import { announceProxy, openCliProxy, sumStats, sumTraffic } from './proxy-mode.js';
 import { untilStopSignal } from './signals.js';
 import { prepareSandbox, willLookUp } from './sandbox.js';
+import { selfLoopError } from './loop-guard.js';
 
 /** How long Ctrl-C waits for tunnels to close before exiting anyway. */
 const STOP_GRACE_MS = 900;
@@ -23,8 +24,10 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   if (mapping && (config.check || lookup)) out.startSpinner(lookup ? `Looking up sandbox ${options.sandbox}…` : what);
   // Ctrl-C during a long --wait must not need a second press.
   const startedAt = Date.now();
+  // The spinner says it is retrying, and why; without one, -v shows the same line.
   const onStartupRetry: TunnelOptions['onStartupRetry'] = (r) =>
-    out.verbose(`Startup check of port ${r.remotePort}: ${r.error.message}; retry ${r.attempt} in ${r.delayMs} ms`);
+    out.updateSpinner(`${what.replace(/…$/, '')}: retrying (attempt ${r.attempt + 1}) after: ${r.error.message}`);
+  if (mapping && config.waitMs > 0 && !config.check) out.info(`--wait with --no-check: each connection waits up to ${config.waitMs / 1000} s for the port; startup does not wait`);
   const opening = openAll(
     mapping
       ? prepareSandbox(config, options, out, ports)
@@ -47,7 +50,12 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   }
   const [handle, proxy] = first;
   if (handle) {
-    if (mapping) out.endSpinner(true, config.check ? `Sandbox ${handle.sandbox} is reachable` : `Sandbox ${handle.sandbox} is running`);
+    const loop = selfLoopError(handle.addresses, options);
+    if (loop !== undefined) {
+      await Promise.all([handle.close(), proxy?.close()]);
+      throw loop;
+    }
+    if (mapping) out.endSpinner(true, config.check ? `Sandbox ${handle.sandbox} is reachable` : undefined);
     for (const w of handle.warnings) out.warning(w);
     const byMapping = new Map<number, typeof handle.addresses[number][]>();
     for (const a of handle.addresses) byMapping.set(a.mapping, [...(byMapping.get(a.mapping) ?? []), a]);

@@ -18,7 +18,10 @@ async function agentFor(config: CliConfig, target: { secure: boolean; hostname: 
     const user = decodeURIComponent(url.username);
     const password = decodeURIComponent(url.password);
     const basic = Buffer.from(`${user}:${password}`).toString('base64');
-    for (const secret of [url.username, url.password, user, password, basic]) registerSecret(secret);
+    for (const secret of [url.password, password, basic]) registerSecret(secret);
+    // A user name is a secret only when it is a token (//TOKEN@proxy); a short one such as "proxy"
+    // or "user" would otherwise be hidden from every message that says "proxy" or "user".
+    for (const name of [url.username, user]) if (name.length >= 8) registerSecret(name);
     headers['proxy-authorization'] = `Basic ${basic}`;
   }
   const bare = new URL(`${url.protocol}//${url.host}`);

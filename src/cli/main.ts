@@ -55,7 +55,8 @@ async function run(argv: string[]): Promise<number> {
     if (found.credentials.projectId) out.verbose(`Project from ${found.sources.projectId}`);
     if (config.sandboxApiUrl) out.verbose('Sandbox lookup at TENSORLAKE_SANDBOX_API_URL');
     const options: Omit<TunnelOptions, 'ports'> = {
-      sandbox: config.sandbox ?? named,
+      // The normalised (lower-case) name, so every line names the sandbox the same way.
+      sandbox: named,
       credentials: found.credentials,
       apiUrl: found.apiUrl,
       sandboxApiUrl: config.sandboxApiUrl,

@@ -1,8 +1,9 @@
 import { chalkStderr, type ChalkInstance } from 'chalk';
-import { redact, type BoundAddress, type ProxyAddress, type ConnectionClose, type ConnectionInfo, type RetryInfo, type TunnelError, type TunnelStats, type TunnelWarning } from '../index.js';
+import { type BoundAddress, type ProxyAddress, type ConnectionClose, type ConnectionInfo, type RetryInfo, type TunnelError, type TunnelStats, type TunnelWarning } from '../index.js';
 import { BurstFilter } from './burst.js';
 import { errorLabel, formatBytes, formatDuration, hostPort } from './format.js';
 import { LiveLine } from './live-line.js';
+import { redactFields, terminalLine } from './sanitize.js';
 import { Spinner } from './spinner.js';
 import { StatusLine } from './status-line.js';
 import { writeTo } from './std-streams.js';
@@ -21,7 +22,8 @@ export interface OutputOptions {
 
 /**
  * Everything the CLI says. Human lines go to stderr; with --json, one JSON event per line goes to
- * stdout and nothing else does. Every string passes through redact(): the key never leaves here.
+ * stdout and nothing else does. Every string passes through redaction: the key never leaves here;
+ * human lines pass through terminalLine(): nothing a peer sent can drive the terminal.
  */
 export class Output {
   private readonly c: ChalkInstance;
@@ -40,7 +42,7 @@ export class Output {
   private human(level: Verbosity, line: string): void {
     const rank = { quiet: 0, normal: 1, verbose: 2 };
     if (rank[this.options.verbosity] < rank[level]) return;
-    this.print(redact(line));
+    this.print(terminalLine(line));
   }
 
   private print(line: string): void {
@@ -50,7 +52,7 @@ export class Output {
 
   event(event: string, fields: Record<string, unknown>): void {
     if (!this.options.json) return;
-    writeTo(process.stdout, `${redact(JSON.stringify({ event, time: new Date().toISOString(), ...fields }))}\n`);
+    writeTo(process.stdout, `${JSON.stringify({ event, time: new Date().toISOString(), ...redactFields(fields) })}\n`);
   }
 
   /** A spinner on a terminal, a plain line otherwise; never with --json or --quiet. */
@@ -61,11 +63,11 @@ export class Output {
       this.human('normal', this.c.dim(text));
       return;
     }
-    this.spinner = new Spinner(this.live, redact(text), (line) => this.c.cyan(line.slice(0, 1)) + line.slice(1));
+    this.spinner = new Spinner(this.live, terminalLine(text), (line) => this.c.cyan(line.slice(0, 1)) + line.slice(1));
   }
 
   updateSpinner(text: string): void {
-    if (this.spinner) this.spinner.text = redact(text);
+    if (this.spinner) this.spinner.text = terminalLine(text);
     else this.verbose(text);
   }
 
@@ -74,7 +76,7 @@ export class Output {
     this.spinner = undefined;
     if (!spinner) return;
     spinner.stop();
-    if (text) this.print(redact(ok ? `${this.c.green('✔')} ${text}` : `${this.c.red('✖')} ${text}`));
+    if (text) this.print(terminalLine(ok ? `${this.c.green('✔')} ${text}` : `${this.c.red('✖')} ${text}`));
   }
 
   /** The status line, while tunnels are open (on a terminal, unless --json, --quiet or --no-status). */
@@ -180,9 +182,12 @@ export class Output {
     this.stopStatus();
     this.bursts.flush();
     const tunnelError = error as Partial<TunnelError>;
-    this.print(redact(`${this.c.red('error')} ${error.message}`));
+    this.print(terminalLine(`${this.c.red('error')} ${error.message}`));
     const detail = verboseDetail ?? tunnelError.detail;
-    if (detail && this.options.verbosity === 'verbose' && detail !== error.message) this.verbose(`  detail: ${detail}`);
+    if (detail && this.options.verbosity === 'verbose' && detail !== error.message) {
+      // A stack trace keeps its lines; each is cleaned on its own.
+      detail.split('\n').forEach((line, i) => this.verbose(`${i === 0 ? '  detail: ' : '    '}${line}`));
+    }
     this.event('error', { ...errorFields(error), fatal: true });
   }
 
@@ -193,8 +198,10 @@ export class Output {
     const failed = errors.reduce((sum, [, n]) => sum + n, 0);
     const served = stats.connections - failed;
     const errorText = errors.length === 0 ? 'no errors' : `errors: ${errors.map(([code, n]) => `${errorLabel(code)} ×${n}`).join(', ')}`;
-    this.human('normal', `Stopped: ${served} connection${served === 1 ? '' : 's'} served${failed > 0 ? `, ${failed} failed` : ''}; ${formatBytes(stats.bytesSent)} sent, ${formatBytes(stats.bytesReceived)} received; ${errorText}`);
-    this.event('stopped', { connections: stats.connections, failed, bytesSent: stats.bytesSent, bytesReceived: stats.bytesReceived, errors: stats.errors });
+    const refused = stats.refused ?? 0;
+    const refusedText = refused > 0 ? `, ${refused} refused (too many waiting)` : '';
+    this.human('normal', `Stopped: ${served} connection${served === 1 ? '' : 's'} served${failed > 0 ? `, ${failed} failed` : ''}${refusedText}; ${formatBytes(stats.bytesSent)} sent, ${formatBytes(stats.bytesReceived)} received; ${errorText}`);
+    this.event('stopped', { connections: stats.connections, failed, refused, bytesSent: stats.bytesSent, bytesReceived: stats.bytesReceived, errors: stats.errors });
   }
 }
 

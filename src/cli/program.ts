@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ErrorCodes, TunnelError, VERSION } from '../index.js';
+import { ErrorCodes, TunnelError, VERSION, quoteInput } from '../index.js';
 
 export interface CliConfig {
   /** Absent only in proxy mode (-D) without a sandbox argument. */
@@ -91,6 +91,7 @@ Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID,
 Stopping: Ctrl-C, SIGTERM, SIGHUP or SIGUSR2 closes the tunnels, prints a
   summary and exits 0; a second one exits at once (130). Ctrl-C before the
   tunnel is open exits 130.
+Shell completion: tl-tunnel completion bash|zsh|fish (see the README)
 Exit codes: 0 ok, 1 other error, 2 usage / no credentials, 3 auth, 4 no such
   sandbox / sandbox not running / port never opened, 5 local port unavailable,
   6 proxy or API unreachable / TLS / timeout, 130 interrupted
@@ -107,30 +108,85 @@ function proxyListen(text: string): { address?: string; port: number } {
   return address === undefined ? { port } : { address, port };
 }
 
-function seconds(name: string, min: number) {
+/**
+ * A number of seconds for `name`, checked here so that a bad value is refused before anything is
+ * printed, naming the flag and its unit. Values are kept in whole milliseconds: one that rounds to
+ * 0 ms would silently mean "off" (or "no time"), so only an exact 0 may, where 0 is allowed.
+ */
+function seconds(name: string, { zero, max }: { zero: boolean; max: number }) {
   return (text: string): number => {
-    if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || Number(text) < min) {
-      throw new InvalidArgumentError(`${name} takes a number of seconds${min > 0 ? ` greater than 0` : ''}, e.g. ${name} 10`);
+    const range = `${zero ? '0 or ' : ''}from 0.001 to ${max}`;
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(text)) {
+      throw new InvalidArgumentError(`${name} takes a number of seconds (${range}), e.g. ${name} 10; got ${quoteInput(text, 20)}`);
     }
-    return Math.round(Number(text) * 1000);
+    const value = Number(text);
+    const ms = Math.round(value * 1000);
+    if (value === 0 && zero) return 0;
+    if (ms < 1 || value > max) {
+      throw new InvalidArgumentError(`${name} ${text} is out of range: give ${range} seconds${zero ? ` (0 turns it off)` : ''}`);
+    }
+    return ms;
   };
 }
 
-function count(name: string) {
+function count(name: string, max: number) {
   return (text: string): number => {
-    if (!/^[1-9][0-9]{0,6}$/.test(text)) throw new InvalidArgumentError(`${name} takes a whole number from 1, e.g. ${name} 256`);
+    if (!/^[0-9]+$/.test(text) || Number(text) < 1 || Number(text) > max) {
+      throw new InvalidArgumentError(`${name} takes a whole number from 1 to ${max}, e.g. ${name} 256; got ${quoteInput(text, 20)}`);
+    }
     return Number(text);
   };
 }
 
+/** Options that take a value in the next argument (so that value is not a positional). */
+const VALUE_OPTIONS = new Set(['--api-key', '--pat', '--proxy-url', '--proxy', '--address', '--connect-timeout', '--keepalive', '--linger', '--max-connections', '--organization', '--project', '--api-url', '-D', '--proxy-port']);
+
 /**
- * `--wait` takes an optional number; a bare `--wait` must not swallow the sandbox argument after it.
+ * `--wait` takes an optional number of seconds. A bare `--wait` must not swallow the argument after
+ * it: `--wait 30 sbx 5432` waits 30 s, but in `sbx --wait 5432` the 5432 is the port spec. So the
+ * next argument is the wait only if it is a number and the sandbox and a port spec remain without it.
+ * `--wait=SECONDS` is never ambiguous.
  */
 function normaliseArgv(args: string[]): string[] {
-  return args.flatMap((arg, i) => (arg === '--wait' && !/^[0-9]+(\.[0-9]+)?$/.test(args[i + 1] ?? '') ? [`--wait=${DEFAULT_WAIT_SECONDS}`] : [arg]));
+  const positionals = (skip: number): number => {
+    let n = 0;
+    for (let i = 0; i < args.length; i += 1) {
+      const arg = args[i] as string;
+      if (arg === '--') return n + args.length - i - 1 - (skip > i ? 1 : 0);
+      if (i === skip) continue;
+      if (VALUE_OPTIONS.has(arg)) i += 1;
+      else if (!arg.startsWith('-') || arg === '-') n += 1;
+    }
+    return n;
+  };
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i] as string;
+    if (arg === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    if (VALUE_OPTIONS.has(arg)) {
+      out.push(arg, ...args.slice(i + 1, i + 2));
+      i += 1;
+      continue;
+    }
+    if (arg !== '--wait') {
+      out.push(arg);
+      continue;
+    }
+    const next = args[i + 1] ?? '';
+    if (/^[0-9]+(\.[0-9]+)?$/.test(next) && positionals(i + 1) >= 2) {
+      out.push(`--wait=${next}`);
+      i += 1;
+    } else {
+      out.push(`--wait=${DEFAULT_WAIT_SECONDS}`);
+    }
+  }
+  return out;
 }
 
-function buildProgram(): Command {
+export function buildProgram(): Command {
   return new Command()
     .name('tl-tunnel')
     .description('Forward local TCP ports into a Tensorlake sandbox.')
@@ -149,11 +205,11 @@ function buildProgram(): Command {
     .option('--allow-insecure', 'allow http:// or ws:// to a proxy that is not on this machine')
     .option('--no-check', 'skip the startup check of the sandbox and ports')
     .option('--no-prewarm', 'do not keep up to 4 connections to the proxy open ahead of need (drained after 60 s without a new connection)')
-    .addOption(new Option('--connect-timeout <seconds>', 'time allowed to open each tunnel, retries included').default(10_000, '10').argParser(seconds('--connect-timeout', 0.001)))
-    .addOption(new Option('--keepalive <seconds>', 'ping interval; 0 turns keepalive off').default(15_000, '15').argParser(seconds('--keepalive', 0)))
-    .addOption(new Option('--linger <seconds>', 'after the local client half-closes, keep delivering until idle this long').default(2_000, '2').argParser(seconds('--linger', 0)))
-    .addOption(new Option('--max-connections <n>', 'open tunnels at once; more wait').default(1024).argParser(count('--max-connections')))
-    .addOption(new Option('--wait [seconds]', `retry while nothing listens on the port yet (default ${DEFAULT_WAIT_SECONDS} s); also bounds the wait for a pending sandbox (default 120 s)`).argParser(seconds('--wait', 0.001)))
+    .addOption(new Option('--connect-timeout <seconds>', 'time allowed to open each tunnel, retries included').default(10_000, '10').argParser(seconds('--connect-timeout', { zero: false, max: 3600 })))
+    .addOption(new Option('--keepalive <seconds>', 'ping interval; 0 turns keepalive off').default(15_000, '15').argParser(seconds('--keepalive', { zero: true, max: 3600 })))
+    .addOption(new Option('--linger <seconds>', 'after the local client half-closes, keep delivering until idle this long').default(2_000, '2').argParser(seconds('--linger', { zero: true, max: 3600 })))
+    .addOption(new Option('--max-connections <n>', 'open tunnels at once; more wait').default(1024).argParser(count('--max-connections', 1_000_000)))
+    .addOption(new Option('--wait [seconds]', `retry while nothing listens on the port yet (bare: ${DEFAULT_WAIT_SECONDS} s; --wait=SECONDS is never ambiguous); also bounds the wait for a pending sandbox (default 120 s)`).argParser(seconds('--wait', { zero: false, max: 86_400 })))
     .addOption(new Option('-D, --proxy-port <[address:]port>', 'also listen on one port that speaks SOCKS5 and HTTP proxying into any sandbox (loopback unless an address is given)').argParser(proxyListen))
     .option('--stdio', 'relay stdin/stdout over one tunnel (SSH ProxyCommand); takes one remote port')
     .option('--json', 'one JSON event per line on stdout')
@@ -181,7 +237,13 @@ export function parseArgs(argv: string[]): ParseResult {
   } catch (err) {
     if (!(err instanceof CommanderError)) throw err;
     if (err.exitCode === 0) return { kind: 'done' };
-    const message = err.message.replace(/^error: /, '').replace(/\n[\s\S]*/, '');
+    // Commander quotes what was typed; a pasted 100 KB argument is shown cut to 60 characters.
+    const message = err.message
+      .replace(/^error: /, '')
+      .replace(/\n[\s\S]*/, '')
+      .replace(/'([^']{61,})'/g, (_m, text: string) => `'${text.slice(0, 60)}…'`)
+      // Our own value checks name the flag, its unit and the value: commander's preamble repeats them.
+      .replace(/^option '[^']*' argument '[^']*' is invalid\. /i, '');
     // Argument-shape errors get an example of the right form; option errors carry their own.
     const example = /missingArgument|excessArguments|unknownOption/.test(err.code) ? 'e.g. tl-tunnel sbx-123 5432; ' : '';
     throw new TunnelError(ErrorCodes.USAGE, `${message.charAt(0).toUpperCase()}${message.slice(1)} (${example}see tl-tunnel --help)`);

@@ -34,11 +34,12 @@ export function announceProxy(out: Output, proxy: ProxyHandle): void {
 
 /** Stats of the port mappings and the proxy together, for the exit summary. */
 export function sumStats(list: readonly TunnelStats[]): TunnelStats {
-  const total: TunnelStats = { connections: 0, active: 0, waiting: 0, bytesSent: 0, bytesReceived: 0, errors: {} };
+  const total: TunnelStats = { connections: 0, active: 0, waiting: 0, refused: 0, bytesSent: 0, bytesReceived: 0, errors: {} };
   for (const s of list) {
     total.connections += s.connections;
     total.active += s.active;
     total.waiting += s.waiting;
+    total.refused += s.refused;
     total.bytesSent += s.bytesSent;
     total.bytesReceived += s.bytesReceived;
     for (const [code, n] of Object.entries(s.errors)) total.errors[code] = (total.errors[code] ?? 0) + n;

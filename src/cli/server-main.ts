@@ -5,6 +5,7 @@ import { ErrorCodes, TunnelError, VERSION, checkSandboxRecords, createTunnelServ
 import { exitCodeFor } from './exit-codes.js';
 import { untilStopSignal } from './signals.js';
 import { guardStdStreams } from './std-streams.js';
+import { tryHint, upgradeLine } from './server/hints.js';
 
 function portList(text: string): number[] {
   const ports = text.split(',').map((p) => p.trim());
@@ -18,6 +19,14 @@ function whole(name: string, min: number) {
   return (text: string): number => {
     if (!/^[0-9]+$/.test(text) || Number(text) < min) throw new InvalidArgumentError(`${name} takes a whole number from ${min}`);
     return Number(text);
+  };
+}
+
+/** Seconds, like every option of the client; the library takes milliseconds. */
+function seconds(name: string, max: number) {
+  return (text: string): number => {
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || Number(text) > max) throw new InvalidArgumentError(`${name} takes a number of seconds from 0 to ${max}, e.g. ${name} 30`);
+    return Math.round(Number(text) * 1000);
   };
 }
 
@@ -40,8 +49,9 @@ function readSandboxes(path: string): SandboxRecordInput[] {
   return checkSandboxRecords(records);
 }
 
-async function run(argv: string[]): Promise<number> {
-  const program = new Command()
+/** The option parser of tl-tunnel-server (also read by the shell completion scripts). */
+export function buildServerProgram(): Command {
+  return new Command()
     .name('tl-tunnel-server')
     .description('The sandbox side of the tunnel protocol, for tests and for trying tl-tunnel offline.\nRelays each authenticated WebSocket to 127.0.0.1:<port> on this machine.')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
@@ -51,13 +61,18 @@ async function run(argv: string[]): Promise<number> {
     .option('--cert <file>', 'PEM certificate: serve wss:// (with --key)')
     .option('--key <file>', 'PEM private key for --cert')
     .option('--max-connections <n>', 'open tunnels at once', whole('--max-connections', 1), 1024)
-    .option('--idle-timeout <ms>', 'close tunnels that received nothing for this long (0: never)', whole('--idle-timeout', 0), 0)
+    .option('--idle-timeout <seconds>', 'close tunnels that received nothing for this long (0: never)', seconds('--idle-timeout', 86_400), 0)
     .option('--sandboxes <file>', 'serve a sandbox control plane (GET /sandboxes/<id-or-name>, POST /sandboxes/<id>/resume) over the records in this JSON file')
     .option('--pat <token>', 'also accept this personal access token (requests must then name an organization and project)')
     .option('--json', 'print one JSON line when listening (url, port, token) on stdout', false)
+    .option('-v, --verbose', 'one line per upgrade request: client, method, path, port, status (never the token)', false)
     .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({ outputError: () => {} });
+}
+
+async function run(argv: string[]): Promise<number> {
+  const program = buildServerProgram();
   try {
     program.parse(argv.slice(2), { from: 'user' });
   } catch (err) {
@@ -68,6 +83,12 @@ async function run(argv: string[]): Promise<number> {
   const o = program.opts();
   if ((o.cert === undefined) !== (o.key === undefined)) throw new TunnelError(ErrorCodes.USAGE, '--cert and --key go together');
   const token: string | undefined = o.token ?? process.env.TL_TUNNEL_SERVER_TOKEN;
+  registerSecret(token);
+  registerSecret(o.pat);
+  // A client sends the token after "Bearer ": one with a space could never match.
+  if (token !== undefined && !/^[\x21-\x7e]+$/.test(token)) {
+    throw new TunnelError(ErrorCodes.USAGE, `The ${o.token === undefined ? 'TL_TUNNEL_SERVER_TOKEN' : '--token'} value contains spaces, control or non-ASCII characters, which no client can send`);
+  }
   const options: TunnelServerOptions = {
     host: o.host,
     port: o.port,
@@ -90,15 +111,14 @@ async function run(argv: string[]): Promise<number> {
     throw err;
   }
   if (token === undefined) process.stderr.write(`Generated token: ${server.token}\n`);
-  else registerSecret(token);
-  registerSecret(o.pat);
   if (!isLoopbackHost(server.host)) {
     process.stderr.write(`${chalkStderr.yellow('warning')} listening on ${server.host}, beyond this machine: anyone with the token reaches every port of this host\n`);
   }
-  const tryLine = o.sandboxes
-    ? `TENSORLAKE_API_KEY=<token> TENSORLAKE_SANDBOX_API_URL=${server.url} tl-tunnel <sandbox> <port>`
-    : `TENSORLAKE_API_KEY=<token> tl-tunnel --proxy-url ${server.url} local <port>`;
-  process.stderr.write(`tl-tunnel-server listening on ${server.url}\nTry: ${tryLine}\n`);
+  process.stderr.write(`tl-tunnel-server listening on ${server.url}\n${tryHint(server, token === undefined ? 'generated' : o.token === undefined ? 'env' : 'flag', o.sandboxes !== undefined)}\n`);
+  if (o.verbose) {
+    server.on('reject', (e) => process.stderr.write(`${upgradeLine(e)}\n`));
+    server.on('open', (e) => process.stderr.write(`${upgradeLine({ ...e, status: 101 })}\n`));
+  }
   if (o.json) process.stdout.write(`${JSON.stringify({ event: 'listening', url: server.url, port: server.port, host: server.host, ...(token === undefined ? { token: server.token } : {}) })}\n`);
   await untilStopSignal();
   await Promise.race([server.close(), new Promise((resolve) => setTimeout(resolve, 900).unref())]);
@@ -106,6 +126,7 @@ async function run(argv: string[]): Promise<number> {
 }
 
 export function serverMain(argv: string[] = process.argv): void {
+  // Nobody reading our output is no reason to drop the tunnels.
   guardStdStreams();
   run(argv).then(
     (code) => process.exit(code),

@@ -5,6 +5,9 @@ import { ErrorCodes, TunnelError } from '../errors.js';
 import { Relay, type RelayResult } from '../relay/relay.js';
 import type { RetryInfo } from './connect.js';
 import { usedWarmSocket } from './warm/connector.js';
+import { FdWatch, isFdExhausted } from './fd-watch.js';
+import { watchWhileWaiting } from './leave-watch.js';
+import { watchPingFlood } from './ping-flood.js';
 
 export interface ConnectionInfo {
   /** Increasing id, unique within one tunnel handle. */
@@ -45,6 +48,8 @@ export interface TunnelStats {
   bytesReceived: number;
   /** Failed connections by error code. */
   errors: Record<string, number>;
+  /** Connections refused at once because too many were already waiting (TL_WARN_OVERLOADED). */
+  refused: number;
 }
 
 export interface TunnelEvents {
@@ -93,6 +98,14 @@ interface Connection {
 
 const MAX_WAITING_FACTOR = 4;
 
+interface Waiting {
+  socket: Socket;
+  route: Route;
+  peer: string;
+  /** Stops watching for the client leaving (before the socket is handed on). */
+  unwatch: () => void;
+}
+
 /** Closes a tunnel WebSocket that will carry no data, without letting an unanswered close hold it. */
 export function closeUnused(ws: WebSocket, code: number, reason: string): void {
   ws.on('error', () => {});
@@ -110,17 +123,26 @@ export function formatHostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** The listener a socket came in on; a socket reset before it was accepted knows only its server. */
+function localOf(socket: Socket): string {
+  if (socket.localAddress !== undefined) return formatHostPort(socket.localAddress, socket.localPort ?? 0);
+  const bound = (socket as Socket & { server?: { address(): unknown } }).server?.address();
+  const a = bound as { address?: string; port?: number } | null | undefined;
+  return a?.address === undefined ? 'unknown' : formatHostPort(a.address, a.port ?? 0);
+}
+
 /**
  * The accepted local connections of one handle, whatever front end accepted them: the
  * --max-connections limit and its waiting line, one tunnel WebSocket and relay per connection,
  * keepalive, statistics and events. Closing it closes every tunnel.
  */
 export class ConnectionSet {
-  readonly stats: TunnelStats = { connections: 0, active: 0, waiting: 0, bytesSent: 0, bytesReceived: 0, errors: {} };
+  readonly stats: TunnelStats = { connections: 0, active: 0, waiting: 0, bytesSent: 0, bytesReceived: 0, errors: {}, refused: 0 };
   /** Warnings raised before `started` (kept for the handle's `warnings`). */
   readonly earlyWarnings: TunnelWarning[] = [];
   private readonly connections = new Set<Connection>();
-  private readonly waiting: { socket: Socket; route: Route }[] = [];
+  private readonly waiting: Waiting[] = [];
+  private readonly fds = new FdWatch((message) => this.warn('TL_WARN_FD_LIMIT', message));
   private nextId = 1;
   private sweeper: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
@@ -155,33 +177,86 @@ export class ConnectionSet {
 
   /** Takes one accepted local socket (paused) to `route`, now or once a place is free. */
   accept(socket: Socket, route: Route): void {
+    // Asked now: once the client has reset, the socket no longer knows its peer.
+    const peer = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    this.fds.poke();
     if (this.closing) {
       socket.destroy();
+      return;
+    }
+    // A TCP client that reset before it was accepted: the system no longer knows its address. There
+    // is nobody to open a tunnel for; it still ends with its one close event, as a client that left.
+    if (socket.remoteAddress === undefined) {
+      socket.on('error', () => {});
+      socket.destroy();
+      this.closeUntunnelled(socket, route, 'unknown', 'local client left');
       return;
     }
     const max = this.settings.maxConnections;
     if (this.connections.size >= max) {
       if (this.waiting.length >= max * MAX_WAITING_FACTOR) {
-        this.warn('TL_WARN_OVERLOADED', `Refused a connection from ${formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}: ${tunnelsOpen(max)} and ${this.waiting.length} connections already wait`);
+        this.stats.refused += 1;
+        this.warn('TL_WARN_OVERLOADED', `Refused a connection from ${peer}: ${tunnelsOpen(max)} and ${this.waiting.length} connections already wait`);
+        socket.on('error', () => {});
         socket.destroy();
         return;
       }
       if (this.waiting.length === 0) {
         this.warn('TL_WARN_MAX_CONNECTIONS', `${tunnelsOpen(max)} (--max-connections); new connections wait until one closes`);
       }
-      socket.on('error', () => {});
-      this.waiting.push({ socket, route });
+      const entry: Waiting = { socket, route, peer, unwatch: () => {} };
+      // A client that gives up while it waits must give its place back.
+      entry.unwatch = watchWhileWaiting(socket, () => this.leaveWaiting(entry));
+      this.waiting.push(entry);
       this.stats.waiting = this.waiting.length;
+      this.fds.busy(true);
       return;
     }
-    this.open(socket, route);
+    this.open(socket, route, peer);
   }
 
-  private open(socket: Socket, route: Route): void {
+  /** Called by the handle's listeners when accepting failed (e.g. EMFILE without libuv's reserve). */
+  acceptFailed(err: Error): void {
+    if (isFdExhausted(err)) this.fds.exhausted((err as NodeJS.ErrnoException).code ?? 'EMFILE');
+    else this.warn('TL_WARN_ACCEPT', `Accepting a local connection failed (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+  }
+
+  /**
+   * The one close event of a connection that never had a tunnel (it left first, or was still
+   * waiting at shutdown). Not counted in `stats.connections`: nothing was served or failed.
+   */
+  private closeUntunnelled(socket: Socket, route: Route, peer: string, reason: string): void {
+    this.events.emit('close', {
+      id: this.nextId++,
+      peer,
+      local: route.local ?? localOf(socket),
+      sandbox: route.sandbox,
+      remotePort: route.remotePort,
+      bytesSent: 0,
+      bytesReceived: 0,
+      durationMs: 0,
+      reason,
+      opened: false,
+    });
+  }
+
+  private leaveWaiting(entry: Waiting): void {
+    const i = this.waiting.indexOf(entry);
+    if (i < 0) return;
+    this.waiting.splice(i, 1);
+    this.stats.waiting = this.waiting.length;
+    entry.unwatch();
+    entry.socket.destroy();
+    this.closeUntunnelled(entry.socket, entry.route, entry.peer, 'local client left while waiting');
+    if (this.connections.size === 0 && this.waiting.length === 0) this.fds.busy(false);
+  }
+
+  private open(socket: Socket, route: Route, peer: string): void {
+    this.fds.busy(true);
     const info: ConnectionInfo = {
       id: this.nextId++,
-      peer: formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0),
-      local: route.local ?? formatHostPort(socket.localAddress ?? '', socket.localPort ?? 0),
+      peer,
+      local: route.local ?? localOf(socket),
       sandbox: route.sandbox,
       remotePort: route.remotePort,
     };
@@ -211,9 +286,10 @@ export class ConnectionSet {
         }
         info.warm = usedWarmSocket(ws);
         route.onOpen?.(socket);
+        const floodChecked = watchPingFlood(ws);
         conn.relay = new Relay(ws, socket, {
           lingerMs: this.settings.lingerMs,
-          onEnd: (result) => this.finish(conn, result, true),
+          onEnd: (result) => this.finish(conn, floodChecked(result), true),
         });
         this.events.emit('open', info);
       },
@@ -233,27 +309,33 @@ export class ConnectionSet {
     this.stats.active = this.connections.size;
     this.stats.bytesSent += result.bytesUp;
     this.stats.bytesReceived += result.bytesDown;
-    // A client leaving mid-upgrade, or our own shutdown, is not a failure worth counting.
-    const error = result.error?.code === ErrorCodes.LOCAL_RESET && !opened ? undefined : result.error;
+    // A client leaving mid-upgrade, or resetting before a byte went either way (a port scan, a
+    // health check), or our own shutdown, is not a failure worth counting.
+    const left = result.error?.code === ErrorCodes.LOCAL_RESET && (!opened || (result.bytesUp === 0 && result.bytesDown === 0));
+    const error = left ? undefined : result.error;
+    if (error?.code === ErrorCodes.FD_LIMIT) this.fds.exhausted('EMFILE');
     if (error) this.stats.errors[error.code] = (this.stats.errors[error.code] ?? 0) + 1;
     this.events.emit('close', {
       ...conn.info,
       bytesSent: result.bytesUp,
       bytesReceived: result.bytesDown,
       durationMs: result.durationMs,
-      reason: result.reason,
+      reason: left && opened ? 'local client left' : result.reason,
       opened,
       ...(error ? { error } : {}),
     });
     conn.markDone();
     this.admitWaiting();
+    if (this.connections.size === 0 && this.waiting.length === 0) this.fds.busy(false);
   }
 
   private admitWaiting(): void {
     while (this.waiting.length > 0 && this.connections.size < this.settings.maxConnections && !this.closing) {
-      const next = this.waiting.shift() as { socket: Socket; route: Route };
+      const next = this.waiting.shift() as Waiting;
       this.stats.waiting = this.waiting.length;
-      if (!next.socket.destroyed) this.open(next.socket, next.route);
+      next.unwatch();
+      if (!next.socket.destroyed) this.open(next.socket, next.route, next.peer);
+      else this.closeUntunnelled(next.socket, next.route, next.peer, 'local client left while waiting');
     }
   }
 
@@ -271,7 +353,12 @@ export class ConnectionSet {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.sweeper);
-      for (const w of this.waiting.splice(0)) w.socket.destroy();
+      this.fds.stop();
+      for (const w of this.waiting.splice(0)) {
+        w.unwatch();
+        w.socket.destroy();
+        this.closeUntunnelled(w.socket, w.route, w.peer, 'tunnel stopped while waiting');
+      }
       this.stats.waiting = 0;
       const ended = [...this.connections].map((c) => c.done);
       for (const c of this.connections) {

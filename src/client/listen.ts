@@ -19,13 +19,15 @@ const LOOPBACK = ['127.0.0.1', '::1'] as const;
 /** Errors that mean "this machine has no such address": skip it quietly. */
 const NO_ADDRESS = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
 
-function listenOn(address: string, port: number, onConnection: (socket: Socket) => void): Promise<BoundListener> {
+function listenOn(address: string, port: number, onConnection: (socket: Socket) => void, onError?: (err: Error) => void): Promise<BoundListener> {
   return new Promise((resolve, reject) => {
     // pauseOnConnect: no byte is read before the tunnel is open; noDelay: interactive protocols.
     const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, onConnection);
     server.once('error', reject);
     server.listen({ host: address, port, ipv6Only: address === '::1', exclusive: true }, () => {
       server.off('error', reject);
+      // A failed accept (EMFILE when libuv has no reserve descriptor left) is reported, not thrown.
+      server.on('error', (err) => onError?.(err));
       const bound = server.address();
       if (bound === null || typeof bound === 'string') {
         reject(new Error('listener has no address'));
@@ -42,10 +44,16 @@ function listenError(address: string, port: number, mapping: PortMapping, err: N
     err.code === 'EADDRINUSE' ? 'the port is already in use'
     : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
     : err.code === 'EADDRNOTAVAIL' ? 'this machine has no such address'
+    : err.code === 'EMFILE' || err.code === 'ENFILE' ? `out of file descriptors (${err.code}); raise the limit (ulimit -n)`
     : (err.code ?? err.message);
-  // remotePort 0: a listener that serves no single remote port (proxy mode).
-  const hint = mapping.remotePort > 0 ? `try :${mapping.remotePort} to pick a free local port` : 'try another port (0 picks a free one)';
-  return new TunnelError(ErrorCodes.LISTEN, `Cannot listen on ${shown}: ${why}; ${hint}`, { detail: err.message });
+  // A free port cannot help with an address this machine does not have; remotePort 0 is a
+  // listener that serves no single remote port (proxy mode).
+  const hint =
+    err.code === 'EADDRNOTAVAIL' ? 'bind an address of this machine (127.0.0.1, ::1, 0.0.0.0 or one of its interfaces)'
+    : err.code === 'EMFILE' || err.code === 'ENFILE' ? ''
+    : mapping.remotePort > 0 ? `try :${mapping.remotePort} to pick a free local port`
+    : 'try another port (0 picks a free one)';
+  return new TunnelError(ErrorCodes.LISTEN, `Cannot listen on ${shown}: ${why}${hint ? `; ${hint}` : ''}`, { detail: err.message });
 }
 
 export function closeListeners(listeners: readonly BoundListener[]): Promise<void> {
@@ -56,10 +64,10 @@ export function closeListeners(listeners: readonly BoundListener[]): Promise<voi
  * Binds one mapping. With no address it binds 127.0.0.1 and ::1 on the same port, so `localhost`
  * works whichever way it resolves; it fails only when neither binds.
  */
-export async function bindMapping(mapping: PortMapping, onConnection: (socket: Socket) => void): Promise<BindResult> {
+export async function bindMapping(mapping: PortMapping, onConnection: (socket: Socket) => void, onError?: (err: Error) => void): Promise<BindResult> {
   if (mapping.address !== undefined) {
     try {
-      return { listeners: [await listenOn(mapping.address, mapping.localPort, onConnection)], skipped: [] };
+      return { listeners: [await listenOn(mapping.address, mapping.localPort, onConnection, onError)], skipped: [] };
     } catch (err) {
       throw listenError(mapping.address, mapping.localPort, mapping, err as NodeJS.ErrnoException);
     }
@@ -71,7 +79,7 @@ export async function bindMapping(mapping: PortMapping, onConnection: (socket: S
     let port = mapping.localPort;
     for (const address of LOOPBACK) {
       try {
-        const listener = await listenOn(address, port, onConnection);
+        const listener = await listenOn(address, port, onConnection, onError);
         listeners.push(listener);
         port = listener.port;
       } catch (err) {

@@ -114,7 +114,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
     try {
       for (const [index, mapping] of this.mappings.entries()) {
         const route = this.routeFor(mapping);
-        const result = await bindMapping(mapping, (socket) => this.connections.accept(socket, route));
+        const result = await bindMapping(mapping, (socket) => this.connections.accept(socket, route), (err) => this.connections.acceptFailed(err));
         this.bound.push(...result.listeners);
         for (const l of result.listeners) {
           this.addresses.push({ address: l.address, family: l.family, port: l.port, remotePort: mapping.remotePort, mapping: index });

@@ -80,7 +80,9 @@ export interface ResolvedOptions {
 function integer(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw usageError(`Invalid option ${name}: expected a number from ${min} to ${max}, got ${String(value)}`);
+    // Library callers see the option's own name; its unit is in the name (…Ms: milliseconds).
+    const unit = name.endsWith('Ms') ? ' milliseconds' : '';
+    throw usageError(`Invalid option ${name}: expected a number from ${min} to ${max}${unit}, got ${String(value).slice(0, 40)}`);
   }
   return Math.round(value);
 }

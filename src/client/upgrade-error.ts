@@ -1,4 +1,4 @@
-import { ErrorCodes, TunnelError, redact } from '../errors.js';
+import { ErrorCodes, TunnelError, capText, redactStrict, sanitizeText } from '../errors.js';
 
 export interface UpgradeContext {
   sandbox: string;
@@ -11,6 +11,10 @@ export interface UpgradeContext {
   viaHttpProxy?: string;
   /** What to do about a refused token, naming where it came from. */
   authHint?: string;
+  /** Whether the URL asked for TLS (https:// or wss://). */
+  secure?: boolean;
+  /** Whether credentials were sent to that HTTP proxy (so a 401/407 means they were wrong). */
+  httpProxyAuth?: boolean;
 }
 
 interface ProxyBody {
@@ -25,9 +29,10 @@ export function parseProxyBody(text: string): ProxyBody {
     if (value === null || typeof value !== 'object') return {};
     const { error, code } = value as Record<string, unknown>;
     return {
-      // Redacted before being cut, so an echoed secret cannot survive as a fragment.
-      error: typeof error === 'string' ? redact(error).slice(0, 300) : undefined,
-      code: typeof code === 'string' ? redact(code).slice(0, 100) : undefined,
+      // Redacted before being cut, so an echoed secret cannot survive as a fragment. Kept as sent
+      // (for JSON); messages show them through sanitizeText().
+      error: typeof error === 'string' ? capText(redactStrict(error), 300) : undefined,
+      code: typeof code === 'string' ? capText(redactStrict(code), 100) : undefined,
     };
   } catch {
     return {};
@@ -40,34 +45,41 @@ const PROXY_HINT = 'check --proxy or HTTPS_PROXY / HTTP_PROXY';
 /** Turns a non-101 answer to the upgrade into a TunnelError a person can act on. */
 export function statusError(status: number, bodyText: string, ctx: UpgradeContext, fromHttpProxy = false): TunnelError {
   const body = parseProxyBody(bodyText);
-  const said = body.error ? ` (proxy said: ${body.error}${body.code ? ` [${body.code}]` : ''})` : '';
+  // The peer's words go on one line, without control characters, inside our own parentheses.
+  const said = body.error ? `proxy said: ${sanitizeText(body.error, 200)}${body.code ? ` [${sanitizeText(body.code, 60)}]` : ''}` : '';
+  const paren = (status: number): string => `(${status}${said ? `; ${said}` : ''})`;
+  const alone = said ? ` (${said})` : '';
   const details = { status, proxyError: body.error, proxyCode: body.code, host: ctx.host };
   if (fromHttpProxy) {
+    const auth = status === 401 || status === 407;
     const what =
-      status === 407
-        ? 'requires authentication (407): put user:password in the proxy URL'
-        : status === 403
-          ? `refused to connect to ${ctx.host} (403)`
-          : `could not connect to ${ctx.host} (${status})`;
+      auth && ctx.httpProxyAuth
+        ? `refused the credentials in the proxy URL ${paren(status)}`
+        : auth
+          ? `requires authentication ${paren(status)}: put user:password in the proxy URL`
+          : status === 403
+            ? `refused to connect to ${ctx.host} ${paren(status)}`
+            : `could not connect to ${ctx.host} ${paren(status)}`;
     const proxy = ctx.viaHttpProxy ? `The HTTP proxy ${ctx.viaHttpProxy}` : 'The HTTP proxy';
-    return new TunnelError(ErrorCodes.HTTP_PROXY, `${proxy} ${what}${said}; ${PROXY_HINT}, or add ${ctx.host} to NO_PROXY`, details);
+    const hint = auth && ctx.httpProxyAuth ? 'check the user name and password in --proxy or HTTPS_PROXY / HTTP_PROXY' : `${PROXY_HINT}${auth ? '' : `, or add ${ctx.host} to NO_PROXY`}`;
+    return new TunnelError(ErrorCodes.HTTP_PROXY, `${proxy} ${what}; ${hint}`, details);
   }
   switch (status) {
     case 400:
-      return new TunnelError(ErrorCodes.BAD_PORT, `The sandbox proxy rejected port ${ctx.remotePort}${said}`, details);
+      return new TunnelError(ErrorCodes.BAD_PORT, `The sandbox proxy rejected port ${ctx.remotePort}${alone}`, details);
     case 401:
     case 403:
       return new TunnelError(
         ErrorCodes.AUTH,
-        `The sandbox proxy rejected the credentials (${status})${said}: ${ctx.authHint ?? 'set a valid key with TENSORLAKE_API_KEY or --api-key'}`,
+        `The sandbox proxy rejected the credentials ${paren(status)}: ${ctx.authHint ?? 'set a valid key with TENSORLAKE_API_KEY or --api-key'}`,
         details,
       );
     case 404:
-      return new TunnelError(ErrorCodes.SANDBOX_NOT_FOUND, `No sandbox "${ctx.sandbox}" was found (404)${said}: check the sandbox id or name`, details);
+      return new TunnelError(ErrorCodes.SANDBOX_NOT_FOUND, `No sandbox "${ctx.sandbox}" was found ${paren(status)}: check the sandbox id or name`, details);
     case 502:
-      return new TunnelError(ErrorCodes.PORT_CLOSED, `Nothing is listening on port ${ctx.remotePort} inside sandbox ${ctx.sandbox}${said}`, details);
+      return new TunnelError(ErrorCodes.PORT_CLOSED, `Nothing is listening on port ${ctx.remotePort} inside sandbox ${ctx.sandbox}${alone}`, details);
     default:
-      return new TunnelError(ErrorCodes.PROXY_STATUS, `The sandbox proxy at ${ctx.host} answered ${status} instead of opening the tunnel${said}`, {
+      return new TunnelError(ErrorCodes.PROXY_STATUS, `The sandbox proxy at ${ctx.host} answered ${status} instead of opening the tunnel${alone}`, {
         ...details,
         retryable: status === 429 || (status >= 500 && status <= 599),
       });
@@ -85,6 +97,10 @@ export function networkError(err: Error & { code?: string }, ctx: UpgradeContext
     // Through a CONNECT proxy the target is resolved and dialled by the proxy, so these come from the proxy hop.
     return new TunnelError(ErrorCodes.HTTP_PROXY, `Cannot reach the HTTP proxy ${ctx.viaHttpProxy} (${code}): ${PROXY_HINT}`, { host: ctx.host, detail, retryable: code !== 'ENOTFOUND' });
   }
+  if (code === 'EMFILE' || code === 'ENFILE') {
+    const who = code === 'EMFILE' ? 'This process is' : 'The system is';
+    return new TunnelError(ErrorCodes.FD_LIMIT, `${who} out of file descriptors (${code}): could not open a tunnel to ${ctx.host}; raise the limit (ulimit -n)`, { host: ctx.host, detail });
+  }
   if (code === 'ENOTFOUND') {
     return ctx.perSandboxHost
       ? new TunnelError(ErrorCodes.SANDBOX_NOT_FOUND, `No sandbox "${ctx.sandbox}" was found: ${ctx.host} does not resolve`, { host: ctx.host, detail })
@@ -92,14 +108,18 @@ export function networkError(err: Error & { code?: string }, ctx: UpgradeContext
   }
   // EPROTO is OpenSSL failing the handshake (e.g. https:// to a plain HTTP port): not worth retrying.
   if (TLS_CODES.test(code) || code === 'EPROTO') {
-    const hint = code === 'EPROTO' ? 'does that port speak TLS? (http:// is for a plain proxy on this machine)' : 'for a private CA set NODE_EXTRA_CA_CERTS';
+    const hint = code === 'EPROTO' ? 'that port does not seem to speak TLS: for a plain proxy on this machine use http://' : 'for a private CA set NODE_EXTRA_CA_CERTS';
     return new TunnelError(ErrorCodes.TLS, `TLS with ${ctx.host} failed (${code}); ${hint}`, { host: ctx.host, detail });
   }
+  // A TLS server answers a plain request by hanging up or with a TLS alert the HTTP parser rejects.
+  const plainToTls = ctx.secure === false ? '; if that port speaks TLS, use https:// in the proxy URL' : '';
   if (NETWORK_CODES.has(code)) {
-    return new TunnelError(ErrorCodes.UNREACHABLE, `Cannot reach the sandbox proxy at ${ctx.host} (${code})`, { host: ctx.host, detail, retryable: true });
+    const hint = code === 'ECONNRESET' ? plainToTls : '';
+    return new TunnelError(ErrorCodes.UNREACHABLE, `Cannot reach the sandbox proxy at ${ctx.host} (${code})${hint}`, { host: ctx.host, detail, retryable: true });
   }
   if (/handshake|Sec-WebSocket|status line|Invalid|Unexpected server response|Parse Error/i.test(detail) || code.startsWith('HPE_')) {
-    return new TunnelError(ErrorCodes.PROTOCOL, `The proxy at ${ctx.host} did not complete a valid WebSocket upgrade (${detail})`, { host: ctx.host, detail });
+    const hint = code.startsWith('HPE_') || /Parse Error/i.test(detail) ? plainToTls : '';
+    return new TunnelError(ErrorCodes.PROTOCOL, `The proxy at ${ctx.host} did not complete a valid WebSocket upgrade (${detail})${hint}`, { host: ctx.host, detail });
   }
   return new TunnelError(ErrorCodes.UNREACHABLE, `Connecting to the sandbox proxy at ${ctx.host} failed (${code || detail})`, { host: ctx.host, detail, retryable: code !== '' });
 }

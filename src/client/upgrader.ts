@@ -106,10 +106,13 @@ export class Upgrader {
       ctx: {
         sandbox: this.sandbox,
         remotePort,
-        host: this.target.hostname,
+        // host:port as the user wrote it: "127.0.0.1" alone hides which server refused.
+        host: new URL(this.target.origin).host,
         perSandboxHost: this.target.perSandboxHost,
+        secure: this.target.secure,
         viaHttpProxy: describeProxyAgent(this.options.agent),
         authHint: credentialsHint(this.options.credentials),
+        httpProxyAuth: sendsProxyCredentials(this.options.agent),
       },
       timeoutMs: this.settings.connectTimeoutMs,
       waitMs: opts.waitMs ?? this.settings.waitMs,
@@ -130,4 +133,12 @@ export class Upgrader {
 function describeProxyAgent(agent: object | undefined): string | undefined {
   const proxy = (agent as { proxy?: unknown } | undefined)?.proxy;
   return proxy instanceof URL ? proxy.host : undefined;
+}
+
+/** Whether an HTTP proxy agent sends credentials (in its URL or a Proxy-Authorization header). */
+function sendsProxyCredentials(agent: object | undefined): boolean {
+  const a = agent as { proxy?: unknown; proxyHeaders?: unknown } | undefined;
+  if (a?.proxy instanceof URL && (a.proxy.username !== '' || a.proxy.password !== '')) return true;
+  const headers = a?.proxyHeaders;
+  return headers !== null && typeof headers === 'object' && Object.keys(headers).some((h) => h.toLowerCase() === 'proxy-authorization');
 }

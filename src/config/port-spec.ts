@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { usageError } from '../errors.js';
+import { quoteInput, usageError } from '../errors.js';
 
 /** One local listener forwarded to one port inside the sandbox. */
 export interface PortMapping {
@@ -13,17 +13,22 @@ export interface PortMapping {
 
 const EXAMPLES = 'e.g. 5432, 15432:5432, :5432 or 127.0.0.1:15432:5432';
 
+/** ` in port spec "..."`, cut like every quoted input. */
+function inSpec(spec: string): string {
+  return ` in port spec ${quoteInput(spec)}`;
+}
+
 function parsePort(text: string, what: 'local' | 'remote', spec: string): number {
   // Strict digits: "+80", "80.0", "0x50" and " 80" are typos, not ports.
   if (!/^[0-9]{1,5}$/.test(text)) {
-    throw usageError(`Invalid ${what} port "${text}" in port spec "${spec}": use a number from ${what === 'local' ? 0 : 1} to 65535 (${EXAMPLES})`);
+    throw usageError(`Invalid ${what} port ${quoteInput(text)}${inSpec(spec)}: use a number from ${what === 'local' ? 0 : 1} to 65535 (${EXAMPLES})`);
   }
   const port = Number(text);
   if (port > 65535) {
-    throw usageError(`Invalid ${what} port ${port} in port spec "${spec}": ports go up to 65535 (${EXAMPLES})`);
+    throw usageError(`Invalid ${what} port ${port}${inSpec(spec)}: ports go up to 65535 (${EXAMPLES})`);
   }
   if (what === 'remote' && port === 0) {
-    throw usageError(`Invalid remote port 0 in port spec "${spec}": the sandbox port must be 1 to 65535 (${EXAMPLES})`);
+    throw usageError(`Invalid remote port 0${inSpec(spec)}: the sandbox port must be 1 to 65535 (${EXAMPLES})`);
   }
   return port;
 }
@@ -35,7 +40,7 @@ export function parseBindAddress(text: string, context: string): string | undefi
   if (!bracketed && bare.toLowerCase() === 'localhost') return undefined;
   // Brackets belong to IPv6 literals only: "[127.0.0.1]" or "[localhost]" is a typo.
   if (isIP(bare) === 0 || (bracketed && isIP(bare) !== 6)) {
-    throw usageError(`Invalid bind address "${text}" in ${context}: use an IP address such as 127.0.0.1, ::1 or 0.0.0.0`);
+    throw usageError(`Invalid bind address ${quoteInput(text)} in ${context}: use an IP address such as 127.0.0.1, ::1 or 0.0.0.0`);
   }
   return bare;
 }
@@ -50,20 +55,33 @@ export function parsePortSpec(spec: string): PortMapping {
   }
   let address: string | undefined;
   let rest = spec;
+  const quoted = quoteInput(spec);
   if (spec.startsWith('[')) {
     const close = spec.indexOf(']');
     if (close < 0 || spec[close + 1] !== ':') {
-      throw usageError(`Invalid port spec "${spec}": write IPv6 addresses as [::1]:LOCAL:REMOTE`);
+      throw usageError(`Invalid port spec ${quoted}: write IPv6 addresses as [::1]:LOCAL:REMOTE`);
     }
-    address = parseBindAddress(spec.slice(0, close + 1), `port spec "${spec}"`);
+    address = parseBindAddress(spec.slice(0, close + 1), `port spec ${quoted}`);
     rest = spec.slice(close + 2);
     if (rest.split(':').length !== 2) {
-      throw usageError(`Invalid port spec "${spec}": after the address give LOCAL:REMOTE, as in [::1]:15432:5432`);
+      throw usageError(`Invalid port spec ${quoted}: after the address give LOCAL:REMOTE, as in [::1]:15432:5432`);
     }
   }
   const parts = rest.split(':');
+  if (address === undefined && parts.length > 3) {
+    // "::1:15432:5432": an IPv6 address needs brackets to be told from the ports.
+    const prefix = parts.slice(0, -2).join(':');
+    if (isIP(prefix) === 6) {
+      throw usageError(`Invalid port spec ${quoted}: put the IPv6 address in brackets, as in [${prefix}]:${parts.slice(-2).join(':')}`);
+    }
+  }
   if (address === undefined && parts.length === 3) {
-    address = parseBindAddress(parts.shift() as string, `port spec "${spec}"`);
+    const [first, middle, last] = parts as [string, string, string];
+    // ssh -L style LOCAL:HOST:REMOTE: the far end is always the sandbox, so there is no host to name.
+    if (/^[0-9]{1,5}$/.test(first) && /^[0-9]{1,5}$/.test(last) && !/^[0-9]*$/.test(middle)) {
+      throw usageError(`Invalid port spec ${quoted}: there is no remote host to name, the tunnel always ends in the sandbox (on its 127.0.0.1); write LOCAL:REMOTE, as in tl-tunnel SANDBOX ${first}:${last}`);
+    }
+    address = parseBindAddress(parts.shift() as string, `port spec ${quoted}`);
   }
   if (parts.length === 1) {
     const port = parsePort(parts[0] as string, 'remote', spec);
@@ -77,7 +95,7 @@ export function parsePortSpec(spec: string): PortMapping {
       remotePort: parsePort(remote, 'remote', spec),
     };
   }
-  throw usageError(`Invalid port spec "${spec}": expected REMOTE, LOCAL:REMOTE or ADDRESS:LOCAL:REMOTE (${EXAMPLES})`);
+  throw usageError(`Invalid port spec ${quoted}: expected REMOTE, LOCAL:REMOTE or ADDRESS:LOCAL:REMOTE (${EXAMPLES})`);
 }
 
 /** Formats a mapping back into the canonical spec text (round-trips with parsePortSpec). */
@@ -105,7 +123,7 @@ export function parsePortSpecs(specs: readonly string[], defaultAddress?: string
     if (mapping.localPort === 0) return;
     const j = mappings.findIndex((other, k) => k < i && other.localPort === mapping.localPort && overlaps(other.address, mapping.address));
     if (j >= 0) {
-      throw usageError(`Local port ${mapping.localPort} is used twice ("${specs[j]}" and "${specs[i]}"): give each mapping its own local port, e.g. ${mapping.localPort === 65535 ? 65534 : mapping.localPort + 1}:${mapping.remotePort}, or :${mapping.remotePort} for a free one`);
+      throw usageError(`Local port ${mapping.localPort} is used twice (${quoteInput(specs[j] ?? '')} and ${quoteInput(specs[i] ?? '')}): give each mapping its own local port, e.g. ${mapping.localPort === 65535 ? 65534 : mapping.localPort + 1}:${mapping.remotePort}, or :${mapping.remotePort} for a free one`);
     }
   });
   return mappings;

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { usageError } from '../errors.js';
+import { quoteInput, usageError } from '../errors.js';
 
 export const DEFAULT_PROXY_DOMAIN = 'sandbox.tensorlake.ai';
 export const TUNNEL_PATH = '/api/v1/tunnels/tcp';
@@ -37,22 +37,22 @@ export function resolveProxyTarget(sandbox: string, proxyUrl: string | undefined
     return { origin: `wss://${hostname}`, hostname, secure: true, perSandboxHost: true };
   }
   if (proxyUrl === '') {
-    throw usageError('Invalid proxy URL: it is empty; leave it out for the default, or give a base such as https://sandbox.us-east-1.aws.tensorlake.ai');
+    throw usageError('Invalid proxy URL: it is empty; leave it out for the default, or give a base such as https://proxy.example.com');
   }
   // The URL parser drops tabs and newlines and maps look-alike letters to ASCII or punycode: what it
   // would connect to is not what was typed, so only printable ASCII passes.
   if (!/^[\x21-\x7e]+$/.test(proxyUrl)) {
-    throw usageError(`Invalid proxy URL ${JSON.stringify(proxyUrl.slice(0, 200))}: it contains spaces, control or non-ASCII characters`);
+    throw usageError(`Invalid proxy URL ${quoteInput(proxyUrl)}: it contains spaces, control or non-ASCII characters`);
   }
   let url: URL;
   try {
     url = new URL(proxyUrl);
   } catch {
-    throw usageError(`Invalid proxy URL ${JSON.stringify(proxyUrl.slice(0, 200))}: use a base such as https://sandbox.us-east-1.aws.tensorlake.ai or http://localhost:9443`);
+    throw usageError(`Invalid proxy URL ${quoteInput(proxyUrl)}: use a base such as https://proxy.example.com or http://localhost:9443`);
   }
   const scheme = SCHEMES[url.protocol];
   if (scheme === undefined) {
-    throw usageError(`Invalid proxy URL scheme "${url.protocol}": use https:// (or http:// for a proxy on this machine), e.g. https://sandbox.us-east-1.aws.tensorlake.ai`);
+    throw usageError(`Invalid proxy URL scheme "${url.protocol}": use https:// (or http:// for a proxy on this machine), e.g. https://proxy.example.com`);
   }
   if (url.username !== '' || url.password !== '') {
     throw usageError('Invalid proxy URL: it must not contain a user name or password; the key is sent with --api-key or TENSORLAKE_API_KEY');
@@ -61,7 +61,10 @@ export function resolveProxyTarget(sandbox: string, proxyUrl: string | undefined
     throw usageError(`Invalid proxy URL: give only the scheme, host and port (e.g. ${url.protocol}//${url.host}); the path ${TUNNEL_PATH} is added for you`);
   }
   if (url.hostname === '') {
-    throw usageError('Invalid proxy URL: it has no host, e.g. https://sandbox.us-east-1.aws.tensorlake.ai');
+    throw usageError('Invalid proxy URL: it has no host, e.g. https://proxy.example.com');
+  }
+  if (url.port === '0') {
+    throw usageError(`Invalid proxy URL: port 0 cannot be connected to; give the proxy's real port, e.g. ${url.protocol}//${url.hostname}:9443`);
   }
   const secure = scheme === 'wss:';
   if (!secure && !allowInsecure && !isLoopbackHost(url.hostname)) {

@@ -1,4 +1,4 @@
-import { usageError } from '../errors.js';
+import { quoteInput, usageError } from '../errors.js';
 
 // A sandbox id or name becomes a DNS label of the proxy host, so only label characters pass:
 // anything else could move the request (and the key) to another host.
@@ -12,7 +12,7 @@ export function parseSandboxName(input: string): string {
   // "xn--" labels are punycode: the URL parser decodes them (or refuses them), so the host would
   // not be the one typed.
   if (!LABEL.test(name) || /^xn--/i.test(name)) {
-    const shown = JSON.stringify(typeof input === 'string' ? input.slice(0, 80) : String(input));
+    const shown = quoteInput(typeof input === 'string' ? input : String(input));
     throw usageError(`Invalid sandbox ${shown}: use the sandbox id or name, 1 to 63 letters, digits and inner hyphens (e.g. sbx-123 or my-sandbox)`);
   }
   return name.toLowerCase();

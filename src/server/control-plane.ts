@@ -16,7 +16,7 @@ export interface SandboxRecordInput {
   /** With a personal access token, requests must name this organization and project. */
   organization?: string;
   project?: string;
-  /** Status changes on a clock that restarts at each change, e.g. [{ "after_ms": 500, "status": "running" }]. */
+  /** Status changes on a clock that starts at the first lookup and restarts at each change, e.g. [{ "after_ms": 500, "status": "running" }]. */
   transitions?: { after_ms: number; status: string }[];
   /** After a resume: pending for this long, then running. Default 0. */
   resume_ms?: number;
@@ -25,7 +25,8 @@ export interface SandboxRecordInput {
 interface Sandbox {
   input: SandboxRecordInput;
   status: string;
-  changedAt: number;
+  /** When the status last changed; a record's clock starts at its first lookup, so a slow client still sees every status. */
+  changedAt: number | undefined;
   /** Transitions still to come, relative to changedAt. */
   next: { after_ms: number; status: string }[];
 }
@@ -74,9 +75,8 @@ export class ControlPlane {
     records: readonly SandboxRecordInput[] | undefined,
     private readonly options: ControlPlaneOptions,
   ) {
-    const now = Date.now();
     this.routing = records !== undefined;
-    this.sandboxes = checkSandboxRecords(records ?? []).map((input) => ({ input, status: input.status ?? 'running', changedAt: now, next: [...(input.transitions ?? [])] }));
+    this.sandboxes = checkSandboxRecords(records ?? []).map((input) => ({ input, status: input.status ?? 'running', changedAt: undefined, next: [...(input.transitions ?? [])] }));
     this.isKey = makeAuthChecker(options.token);
     this.isPat = options.pat ? makeAuthChecker(options.pat) : () => false;
   }
@@ -94,6 +94,7 @@ export class ControlPlane {
 
   /** Applies the transitions whose time has come (lazily: no timers to clean up). */
   private settle(s: Sandbox): void {
+    s.changedAt ??= Date.now();
     while (s.next.length > 0 && Date.now() - s.changedAt >= (s.next[0]?.after_ms ?? 0)) {
       const t = s.next[0] as { after_ms: number; status: string };
       s.status = t.status;
@@ -137,7 +138,7 @@ export class ControlPlane {
       ...(i.termination_reason && s.status === 'terminated' ? { termination_reason: i.termination_reason } : {}),
       exposed_ports: [],
       // Clients must ignore fields they do not know.
-      created_at: new Date(s.changedAt).toISOString(),
+      created_at: new Date(s.changedAt ?? Date.now()).toISOString(),
     };
   }
 

@@ -57,8 +57,8 @@ export interface TunnelServerEvents {
   /** Every control-plane request (/sandboxes/...), when the server has one. */
   control: [IncomingMessage];
   /** A request refused with this status. */
-  reject: [{ status: number; error: string; code: string; url: string }];
-  open: [{ id: number; port: number }];
+  reject: [{ status: number; error: string; code: string; url: string; method: string; remote: string }];
+  open: [{ id: number; port: number; url: string; method: string; remote: string }];
   close: [ServerTunnelEnd];
 }
 
@@ -75,6 +75,14 @@ export interface TunnelServerHandle extends EventEmitter<TunnelServerEvents> {
 }
 
 const TARGET_HOST = '127.0.0.1';
+
+function remoteOf(req: IncomingMessage): string {
+  const { remoteAddress = '?', remotePort = 0 } = req.socket;
+  return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
+}
+
+/** Printable ASCII without spaces: what a client can send after `Bearer `. */
+const TOKEN_SHAPE = /^[\x21-\x7e]+$/;
 
 class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelServerHandle {
   host = '';
@@ -157,7 +165,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
   }
 
   private reject(socket: Duplex, req: IncomingMessage, status: number, error: string, code: string): void {
-    this.emit('reject', { status, error, code, url: req.url ?? '' });
+    this.emit('reject', { status, error, code, url: req.url ?? '', method: req.method ?? '', remote: remoteOf(req) });
     replyJson(socket, status, error, code);
   }
 
@@ -198,7 +206,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         this.pending -= 1;
-        this.startRelay(ws, target, port);
+        this.startRelay(ws, target, port, req);
       });
     });
     // handleUpgrade may refuse (bad key, version): it then closes the socket and never calls back.
@@ -212,7 +220,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
     return false;
   }
 
-  private startRelay(ws: WebSocket, target: Socket, port: number): void {
+  private startRelay(ws: WebSocket, target: Socket, port: number, req: IncomingMessage): void {
     const id = this.nextId++;
     const relay: Relay = new Relay(ws, target, {
       lingerMs: this.options.lingerMs ?? 0,
@@ -231,7 +239,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
       ws.on('ping', heard);
       ws.on('pong', heard);
     }
-    this.emit('open', { id, port });
+    this.emit('open', { id, port, url: req.url ?? '', method: req.method ?? '', remote: remoteOf(req) });
   }
 
   close(): Promise<void> {
@@ -259,6 +267,9 @@ export async function createTunnelServer(options: TunnelServerOptions = {}): Pro
     throw usageError('Invalid option allow: ports must be integers from 1 to 65535');
   }
   if (options.token !== undefined && options.token.length === 0) throw usageError('Invalid option token: it must not be empty');
+  if (options.token !== undefined && !TOKEN_SHAPE.test(options.token)) {
+    throw usageError('Invalid option token: it contains spaces, control or non-ASCII characters, which no client can send in a Bearer header');
+  }
   for (const name of ['maxConnections', 'maxPayload', 'headersTimeoutMs'] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw usageError(`Invalid option ${name}: expected a whole number from 1`);

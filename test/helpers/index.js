@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createTunnelServer } from '../../dist/index.js';
@@ -111,6 +112,13 @@ export function runCli(args, { env = {}, timeoutMs = 20_000, input, bin = CLI, u
  * Starts the CLI as a long-running forwarder with --json and waits for one `listening` event per
  * mapping. Returns { child, events, ports, stop(signal) } where stop resolves to { code, stdout, stderr }.
  */
+// A test that fails before stopping its CLI must not leave it running: the file would then only
+// end at the runner's timeout.
+const liveChildren = new Set();
+after(() => {
+  for (const child of liveChildren) child.kill('SIGKILL');
+});
+
 export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_000, bin = CLI, cwd } = {}) {
   const child = spawn(process.execPath, [bin, '--json', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'], cwd });
   let stdout = '';
@@ -129,7 +137,9 @@ export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_00
       for (const w of [...waiters]) w();
     }
   });
+  liveChildren.add(child);
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  exited.then(() => liveChildren.delete(child));
   const result = async () => {
     const { code, signal } = await exited;
     assertNoCanary(stdout, 'stdout');

@@ -1,0 +1,139 @@
+// `tl-tunnel completion bash|zsh|fish`: each script loads in its shell and completes options, option
+// values (addresses, URLs, files) and the `completion` word; the option lists come from the parser.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { CLI, ROOT, cliEnv, eventually, runCli, startEcho, startServer } from './helpers/index.js';
+
+// The shells write into HOME (fish creates ~/.config/fish): give them one of their own, never the
+// CLI's nonexistent one, which must stay nonexistent for the other tests.
+const shellHome = await mkdtemp(path.join(tmpdir(), 'tl-completion-home-'));
+test.after(() => rm(shellHome, { recursive: true, force: true }));
+
+function sh(cmd, args, { cwd } = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd, timeout: 20_000, env: { ...process.env, HOME: shellHome, TERM: 'dumb' } }, (err, stdout, stderr) => {
+      if (err?.code === 'ENOENT') reject(new Error(`${cmd} is not installed: apt-get install ${cmd}`));
+      else if (err) reject(new Error(`${cmd} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+async function script(shell) {
+  const r = await runCli(['completion', shell]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  return r.stdout;
+}
+
+async function withScript(shell, fn) {
+  const dir = await mkdtemp(path.join(tmpdir(), `tl-completion-${shell}-`));
+  try {
+    const file = path.join(dir, `tl-tunnel.${shell}`);
+    await writeFile(file, await script(shell));
+    await writeFile(path.join(dir, 'cert.pem'), '');
+    await fn(file, dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every long option in --help. */
+async function helpFlags(bin) {
+  const r = await runCli(['--help'], { bin });
+  return [...new Set(r.stdout.match(/--[a-z][a-z-]+/g))].filter((f) => !r.stdout.includes(`${f}=`));
+}
+
+test('bash: registered for both commands; options, values, files and the completion word', async () => {
+  await withScript('bash', async (file, dir) => {
+    // Runs the completion function as bash would for the line typed so far, one reply per line.
+    const complete = async (line, fn = '_tl_tunnel') =>
+      (await sh('bash', ['-c', `source ${JSON.stringify(file)}; COMP_LINE=$1; COMP_POINT=\${#COMP_LINE}; ${fn}; printf '%s\\n' "\${COMPREPLY[@]}"`, 'bash', line], { cwd: dir }))
+        .split('\n')
+        .filter(Boolean);
+    const registered = await sh('bash', ['-c', `source ${JSON.stringify(file)}; complete -p tl-tunnel tl-tunnel-server`]);
+    assert.match(registered, /complete -F _tl_tunnel tl-tunnel\n/);
+    assert.match(registered, /complete -F _tl_tunnel_server tl-tunnel-server/);
+
+    assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy-url', '--proxy']);
+    assert.deepEqual(await complete('tl-tunnel --address '), ['127.0.0.1', '::1', '0.0.0.0', '::']);
+    // bash replaces only the part after the last ':' of the word being completed.
+    assert.deepEqual(await complete('tl-tunnel --proxy-url http://127'), ['//127.0.0.1:9443']);
+    assert.deepEqual(await complete('tl-tunnel --api-key '), [], 'a key is never guessed');
+    assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
+    assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'zsh', 'fish']);
+    assert.deepEqual(await complete('tl-tunnel sbx-1 '), [], 'a port spec is not guessed either');
+    assert.deepEqual(await complete('tl-tunnel-server --cert ce', '_tl_tunnel_server'), ['cert.pem']);
+    const all = await complete('tl-tunnel -');
+    for (const flag of await helpFlags(CLI)) assert.ok(all.includes(flag), `${flag} (from --help) completes`);
+  });
+});
+
+test('zsh: the script parses, registers both commands (sourced or autoloaded) and completes in an interactive zsh', async () => {
+  await withScript('zsh', async (file, dir) => {
+    await sh('zsh', ['-n', file]);
+    const out = await sh('zsh', ['-f', '-c', `autoload -U compinit; compinit -u -d ${dir}/zcompdump; source ${JSON.stringify(file)}; print -r -- $_comps[tl-tunnel] $_comps[tl-tunnel-server]; whence -f _tl_tunnel`]);
+    assert.match(out, /^_tl_tunnel_dispatch _tl_tunnel_dispatch\n/);
+    // Installed as the README says, as an autoloaded file: compinit reads its #compdef line.
+    const { mkdir, copyFile } = await import('node:fs/promises');
+    await mkdir(path.join(dir, 'zfunc'));
+    await copyFile(file, path.join(dir, 'zfunc', '_tl-tunnel'));
+    const autoloaded = await sh('zsh', ['-f', '-c', `fpath=(${dir}/zfunc $fpath); autoload -U compinit; compinit -u -d ${dir}/zcompdump2; print -r -- $_comps[tl-tunnel] $_comps[tl-tunnel-server]`]);
+    assert.equal(autoloaded, '_tl-tunnel _tl-tunnel\n');
+    // Completion for real, in an interactive zsh: what the widget offers after each line typed.
+    const complete = async (line) => (await sh('zsh', ['-f', path.join(ROOT, 'test', 'helpers', 'zsh-complete.zsh'), file, line], { cwd: dir })).trim().split('|');
+    assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy-url', '--proxy']);
+    assert.deepEqual(await complete('tl-tunnel --address '), ['127.0.0.1', '::1', '0.0.0.0', '::']);
+    assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
+    assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'zsh', 'fish']);
+    assert.ok((await complete('tl-tunnel-server --cert ')).includes('cert.pem'));
+    for (const spec of ["'--proxy-url[", "'--address[", "(127.0.0.1 \\:\\:1 0.0.0.0 \\:\\:)", 'compadd -- bash zsh fish']) assert.ok(out.includes(spec), `${spec} in:\n${out}`);
+  });
+});
+
+test('fish: the script parses; complete -C offers options, values and the completion word', async () => {
+  await withScript('fish', async (file, dir) => {
+    await sh('fish', ['--no-execute', file]);
+    const complete = async (line) =>
+      (await sh('fish', ['--no-config', '-c', `source ${JSON.stringify(file)}; complete -C${JSON.stringify(line)}`], { cwd: dir }))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t')[0])
+        .sort();
+    assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy', '--proxy-url']);
+    assert.deepEqual(await complete('tl-tunnel --address '), ['0.0.0.0', '127.0.0.1', '::', '::1']);
+    assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
+    assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'fish', 'zsh']);
+    assert.deepEqual(await complete('tl-tunnel-server --cert ce'), ['cert.pem']);
+  });
+});
+
+test('completion takes bash, zsh or fish; a sandbox named "completion" still forwards', async () => {
+  const bad = await runCli(['completion', 'powershell']);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stdout, '');
+  assert.match(bad.stderr, /^error No completion for "powershell": use tl-tunnel completion bash, zsh or fish\n$/);
+  // Followed by a port spec, "completion" is a sandbox name like any other.
+  const echo = await startEcho();
+  const server = await startServer();
+  const sandboxes = [];
+  server.on('request', (req) => sandboxes.push(req.headers['x-tensorlake-sandbox-id']));
+  const child = spawn(process.execPath, [CLI, 'completion', `:${echo.port}`], { env: cliEnv({ TENSORLAKE_SANDBOX_PROXY_URL: server.url }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  try {
+    await eventually(() => /Forwarding 127\.0\.0\.1:\d+ -> completion:/.test(stderr), { timeoutMs: 15_000, what: `Forwarding in:\n${stderr}` });
+    assert.ok(sandboxes.length > 0 && sandboxes.every((s) => s === 'completion'), sandboxes.join());
+  } finally {
+    child.kill('SIGINT');
+    await once(child, 'close');
+    await server.close();
+    await echo.close();
+  }
+});
