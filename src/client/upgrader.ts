@@ -33,13 +33,10 @@ export class Upgrader {
   /** Where the upgrades go: the sandbox's canonical id, proxy base and routing hint. */
   readonly resolved: ResolvedSandbox;
 
-  /**
-   * `resolved` comes from resolveSandbox() (prepareUpgrader does that); without it the upgrades go
-   * to options.proxyUrl, or the default per-sandbox host, with the sandbox name as the id.
-   */
+  /** `resolved` comes from resolveSandbox(); prepareUpgrader() makes Upgraders. */
   constructor(
     private readonly options: UpgraderOptions,
-    resolved?: ResolvedSandbox,
+    resolved: ResolvedSandbox,
     private readonly watch?: SandboxWatch,
   ) {
     // Before any validation: its messages quote what they reject, and a key pasted into the wrong
@@ -49,9 +46,9 @@ export class Upgrader {
     registerSecret(typeof given?.pat === 'string' ? given.pat : undefined);
     this.sandbox = parseSandboxName(options.sandbox);
     this.settings = resolveOptions(options as TunnelOptions);
-    this.resolved = resolved ?? options.resolvedSandbox ?? { requested: this.sandbox, id: this.sandbox, status: 'unknown', proxyUrl: options.proxyUrl ?? '', proxyUrlSource: 'explicit', lookedUp: false };
-    const { id, routingHint } = this.resolved;
-    this.target = resolveProxyTarget(id, this.resolved.proxyUrl === '' ? undefined : this.resolved.proxyUrl, options.allowInsecure);
+    this.resolved = resolved;
+    const { id, routingHint } = resolved;
+    this.target = resolveProxyTarget(id, resolved.proxyUrl, options.allowInsecure);
     this.headers = {
       ...options.headers,
       'user-agent': `tl-tunnel/${VERSION}`,

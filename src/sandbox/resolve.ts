@@ -82,7 +82,7 @@ export function lookupBaseFor(options: Pick<ResolveSandboxOptions, 'apiUrl' | 's
   if (options.proxyUrl !== undefined) return undefined;
   const apiUrl = options.apiUrl ?? 'https://api.tensorlake.ai';
   if (isLocalApiUrl(apiUrl)) return undefined;
-  return checkLookupBase(deriveLookupBase(apiUrl), 'API URL (--api-url / TENSORLAKE_API_URL)', options.allowInsecure);
+  return checkLookupBase(deriveLookupBase(apiUrl), 'lookup base derived from the API URL (--api-url / TENSORLAKE_API_URL)', options.allowInsecure);
 }
 
 function checkOptions(options: ResolveSandboxOptions): void {
@@ -129,6 +129,8 @@ export async function resolveSandbox(options: ResolveSandboxOptions): Promise<Re
   registerSecret(options.credentials?.pat);
   const requested = parseSandboxName(options.sandbox);
   const say = (e: Omit<SandboxStatusEvent, 'sandbox'>): void => options.onStatus?.({ sandbox: requested, ...e });
+  // An explicit proxy is checked before anything is sent anywhere.
+  if (options.proxyUrl !== undefined) resolveProxyTarget(requested, options.proxyUrl, options.allowInsecure);
   const base = lookupBaseFor(options);
   if (base === undefined) {
     if (options.proxyUrl !== undefined) return { requested, id: requested, status: 'unknown', proxyUrl: options.proxyUrl, proxyUrlSource: 'explicit', lookedUp: false };

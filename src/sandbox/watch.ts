@@ -6,6 +6,10 @@ import type { SandboxRecord } from './record.js';
 import { DEFAULT_SANDBOX_WAIT_MS, type ResolvedSandbox, type SandboxStatusEvent } from './resolve.js';
 import { notRunningError, untilRunning } from './wait.js';
 
+function verdict(resumed: true | TunnelError): Verdict {
+  return resumed === true ? { retry: true } : { retry: false, error: resumed };
+}
+
 /** At most one lookup this often, however many connections fail. */
 const LOOKUP_EVERY_MS = 10_000;
 
@@ -33,7 +37,8 @@ export class SandboxWatch {
   private state: State;
   private checkedAt: number;
   private checking: Promise<State> | undefined;
-  private resuming: Promise<boolean> | undefined;
+  /** Resolves to true once the sandbox runs again, or to why it could not be resumed. */
+  private resuming: Promise<true | TunnelError> | undefined;
 
   constructor(
     private readonly sandbox: ResolvedSandbox & { lookupBase: string },
@@ -60,19 +65,19 @@ export class SandboxWatch {
     });
   }
 
-  private resume(record: SandboxRecord): Promise<boolean> {
+  private resume(record: SandboxRecord): Promise<true | TunnelError> {
     this.resuming ??= untilRunning(this.api, this.sandbox.requested, record, {
       resume: true,
       waitMs: this.options.waitMs ?? DEFAULT_SANDBOX_WAIT_MS,
       pollMs: 1000,
       say: (e) => this.options.onStatus?.({ sandbox: this.sandbox.requested, ...e }),
     }).then(
-      (running) => {
+      (running): true => {
         this.state = { record: running };
         this.checkedAt = Date.now();
         return true;
       },
-      () => false,
+      (err: unknown) => (err instanceof TunnelError ? err : new TunnelError(ErrorCodes.INTERNAL, `Resuming sandbox ${this.sandbox.requested} failed: ${String(err)}`)),
     ).finally(() => {
       this.resuming = undefined;
     });
@@ -82,12 +87,12 @@ export class SandboxWatch {
   /** Called with the error of a connection that failed; only 404 and 502 are looked into. */
   async explain(error: TunnelError): Promise<Verdict> {
     if (error.code !== ErrorCodes.SANDBOX_NOT_FOUND && error.code !== ErrorCodes.PORT_CLOSED) return { retry: false, error };
-    if (this.resuming) return (await this.resuming) ? { retry: true } : { retry: false, error };
+    if (this.resuming) return verdict(await this.resuming);
     const state = await this.current();
     if ('gone' in state) return { retry: false, error: new TunnelError(ErrorCodes.SANDBOX_NOT_FOUND, `Sandbox ${this.sandbox.requested} no longer exists`, { status: error.status }) };
     if ('unknown' in state || state.record.status === 'running') return { retry: false, error };
     if (state.record.status === 'suspended' && this.options.resume) {
-      return (await this.resume(state.record)) ? { retry: true } : { retry: false, error: notRunningError(this.sandbox.requested, state.record, 'was') };
+      return verdict(await this.resume(state.record));
     }
     const why = notRunningError(this.sandbox.requested, state.record, 'was');
     return { retry: false, error: new TunnelError(why.code, why.message, { status: error.status }) };
