@@ -4,34 +4,9 @@ import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import { onCloseFrame, peerCloseError } from './close-frame.js';
 import { Liveness } from './liveness.js';
+import type { RelayOptions, RelayResult } from './relay-types.js';
 
-export interface RelayOptions {
-  /** Pause the producer when this many bytes wait to be written on either side. */
-  highWaterMark?: number;
-  /** After the stream ends its write side, keep delivering until the WebSocket has been idle this long. */
-  lingerMs?: number;
-  /** How long a close handshake may take before the socket is cut. */
-  closeGraceMs?: number;
-  /** How long close() (a stop) waits for data already received to be written to the stream before resetting it. */
-  stopFlushMs?: number;
-  /** Called once, after both sides are closed. */
-  onEnd: (result: RelayResult) => void;
-}
-
-export interface RelayResult {
-  /** Bytes read from the stream and sent as binary frames. */
-  bytesUp: number;
-  /** Bytes received in binary frames and written to the stream. */
-  bytesDown: number;
-  /** Milliseconds from the start of the relay to its end. */
-  durationMs: number;
-  /** Why the relay ended, in a few words. */
-  reason: string;
-  /** The WebSocket close code, when a close frame was seen or sent. */
-  closeCode?: number;
-  /** Set when the relay ended because something went wrong. */
-  error?: TunnelError;
-}
+export type { RelayOptions, RelayResult } from './relay-types.js';
 
 export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 const SEND_OPTIONS = { binary: true } as const;
