@@ -1,7 +1,7 @@
 import type WebSocket from 'ws';
 import type { RetryInfo } from '../client/connect.js';
-import { Upgrader, type UpgraderOptions } from '../client/upgrader.js';
-import { resolveSandbox } from '../sandbox/resolve.js';
+import type { UpgraderOptions } from '../client/upgrader.js';
+import { prepareUpgrader } from '../client/prepare.js';
 
 /** Where tunnels to one sandbox go: what the proxy needs from a sandbox once it is resolved. */
 export interface SandboxRoute {
@@ -23,18 +23,9 @@ const MAX_CACHED = 1000;
  */
 function lookedUpRoutes(options: Omit<UpgraderOptions, 'sandbox'>): ResolveRoute {
   return async (sandbox) => {
-    const resolved = await resolveSandbox({
-      sandbox,
-      credentials: options.credentials,
-      apiUrl: options.apiUrl,
-      sandboxApiUrl: options.sandboxApiUrl,
-      proxyUrl: options.proxyUrl,
-      allowInsecure: options.allowInsecure,
-      resume: options.resume,
-      ...(options.waitMs ? { waitMs: options.waitMs } : {}),
-      agent: options.lookupAgent,
-    });
-    const upgrader = new Upgrader({ ...options, sandbox }, resolved);
+    // The same preparation as forwarded ports: lookup, statuses, and the watch that explains (or,
+    // with --resume, resumes) a sandbox whose connections start failing while the proxy runs.
+    const upgrader = await prepareUpgrader({ ...options, sandbox });
     // A browser opens several connections to a page's sandbox at once: warm for the next ones.
     upgrader.prewarm();
     return upgrader;
