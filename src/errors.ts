@@ -42,6 +42,8 @@ export const ErrorCodes = {
   LOCAL_RESET: 'TL_ERR_LOCAL_RESET',
   /** The process or the system ran out of file descriptors (EMFILE / ENFILE). */
   FD_LIMIT: 'TL_ERR_FD_LIMIT',
+  /** The tunnel was stopped (Ctrl-C, SIGTERM, close(), a server stop) before its connection ended: cut, not completed. */
+  INTERRUPTED: 'TL_ERR_INTERRUPTED',
   /** Anything we did not foresee. */
   INTERNAL: 'TL_ERR_INTERNAL',
 } as const;

@@ -224,7 +224,11 @@ test('502: a startup warning, then one line per failed connection naming peer, m
     assert.match(lines[0], new RegExp(`Nothing is listening on port ${remote} inside sandbox sbx-1`));
 
     // The port opens inside the "sandbox": the same listener now forwards.
-    service = net.createServer((s) => s.pipe(s));
+    // Stopping the CLI below cuts the tunnel, which resets this target connection.
+    service = net.createServer((s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
     service.listen(remote, '127.0.0.1');
     await once(service, 'listening');
     const data = randomBytes(20_000);

@@ -47,7 +47,9 @@ async function withScript(shell, fn) {
 /** Every long option in --help. */
 async function helpFlags(bin) {
   const r = await runCli(['--help'], { bin });
-  return [...new Set(r.stdout.match(/--[a-z][a-z-]+/g))].filter((f) => !r.stdout.includes(`${f}=`));
+  // The Options section only: the examples below it quote other programs' flags (curl --socks5-hostname).
+  const options = r.stdout.slice(r.stdout.indexOf('Options:')).split(/\n\S/)[0];
+  return [...new Set(options.match(/--[a-z][a-z0-9-]*[a-z0-9]/g))].filter((f) => !options.includes(`${f}=`));
 }
 
 test('bash: registered for both commands; options, values, files and the completion word', async () => {
@@ -61,7 +63,7 @@ test('bash: registered for both commands; options, values, files and the complet
     assert.match(registered, /complete -F _tl_tunnel tl-tunnel\n/);
     assert.match(registered, /complete -F _tl_tunnel_server tl-tunnel-server/);
 
-    assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy-url', '--proxy']);
+    assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy-url', '--proxy', '--proxy-port']);
     assert.deepEqual(await complete('tl-tunnel --address '), ['127.0.0.1', '::1', '0.0.0.0', '::']);
     // bash replaces only the part after the last ':' of the word being completed.
     assert.deepEqual(await complete('tl-tunnel --proxy-url http://127'), ['//127.0.0.1:9443']);
@@ -88,7 +90,7 @@ test('zsh: the script parses, registers both commands (sourced or autoloaded) an
     assert.equal(autoloaded, '_tl-tunnel _tl-tunnel\n');
     // Completion for real, in an interactive zsh: what the widget offers after each line typed.
     const complete = async (line) => (await sh('zsh', ['-f', path.join(ROOT, 'test', 'helpers', 'zsh-complete.zsh'), file, line], { cwd: dir })).trim().split('|');
-    assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy-url', '--proxy']);
+    assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy-url', '--proxy', '--proxy-port']);
     assert.deepEqual(await complete('tl-tunnel --address '), ['127.0.0.1', '::1', '0.0.0.0', '::']);
     assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
     assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'zsh', 'fish']);
@@ -106,7 +108,7 @@ test('fish: the script parses; complete -C offers options, values and the comple
         .filter(Boolean)
         .map((l) => l.split('\t')[0])
         .sort();
-    assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy', '--proxy-url']);
+    assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy', '--proxy-port', '--proxy-url']);
     assert.deepEqual(await complete('tl-tunnel --address '), ['0.0.0.0', '127.0.0.1', '::', '::1']);
     assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
     assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'fish', 'zsh']);

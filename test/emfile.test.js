@@ -52,7 +52,8 @@ const CHILD = `
 import fs from 'node:fs';
 const [dist, apiKey, proxyUrl, target] = process.argv.slice(2);
 const { openTunnel } = await import(dist);
-const handle = await openTunnel({ sandbox: 'sbx-1', ports: ':' + target, credentials: { apiKey }, proxyUrl, check: false });
+// No warm connections: the upgrade after the fill must need a descriptor of its own.
+const handle = await openTunnel({ sandbox: 'sbx-1', ports: ':' + target, credentials: { apiKey }, proxyUrl, check: false, prewarm: false });
 const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 handle.on('close', (e) => say({ close: e.error?.code ?? null, message: e.error?.message }));
 handle.on('warning', (w) => say({ warning: w.code, message: w.message }));

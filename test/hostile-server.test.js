@@ -27,7 +27,7 @@ const CASES = {
   17: { what: 'garbage instead of HTTP', code: 'TL_ERR_PROTOCOL', line: /did not complete a valid WebSocket upgrade/, run: (req, s) => s.end(Buffer.concat([Buffer.from([0, 1, 2, 0xff, 0xfe]), Buffer.from('garbage\r\n\r\n')])) },
   18: { what: 'garbage frames after the upgrade', code: 'TL_ERR_PROTOCOL', line: /broke the WebSocket protocol/, run: (req, s) => s.write(Buffer.concat([Buffer.from(switching(req)), Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3])])) },
   20: { what: 'close 1000', code: undefined, line: /closed by peer \(1000\)/, run: (req, s, h, { ws }) => ws((w) => w.close(1000, 'done')) },
-  21: { what: 'close 1001', code: undefined, line: /closed by peer \(1001\)/, run: (req, s, h, { ws }) => ws((w) => w.close(1001, 'going away')) },
+  21: { what: 'close 1001', code: 'TL_ERR_REMOTE_CLOSED', line: /closed by the peer with code 1001 \(going away: going away\) before the connection ended/, run: (req, s, h, { ws }) => ws((w) => w.close(1001, 'going away')) },
   22: { what: 'dropped connection (1006)', code: 'TL_ERR_REMOTE_CLOSED', line: /without a close frame \(1006\)/, run: (req, s, h, { ws }) => ws((w) => setImmediate(() => w.terminate())) },
   23: { what: 'close 1011', code: 'TL_ERR_REMOTE_CLOSED', line: /closed by the peer with code 1011: internal/, run: (req, s, h, { ws }) => ws((w) => w.close(1011, 'internal')) },
   24: { what: 'close 4000', code: 'TL_ERR_REMOTE_CLOSED', line: /closed by the peer with code 4000/, run: (req, s, h, { ws }) => ws((w) => w.close(4000)) },

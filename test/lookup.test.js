@@ -304,6 +304,8 @@ test('while running: a burst of failures is explained by one lookup (at most eve
     try {
       await post(`${resumable.server.url}/sandboxes/${ID}/suspend`);
       results = await Promise.all([echoRoundTrip(cli.port, data), echoRoundTrip(cli.port, data)]);
+      // Idle for a second, the tunnels' stop is not an interruption.
+      await new Promise((resolve) => setTimeout(resolve, 1200));
     } finally {
       r = await cli.stop();
     }

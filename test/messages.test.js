@@ -52,7 +52,7 @@ for (const [spec, hint] of SPEC_HINTS) {
 }
 
 test('--address of another machine: the hint is about the address, not :REMOTE', async () => {
-  const r = await runCli(['--no-check', '--address', '192.0.2.55', 'sbx-1', '5432']);
+  const r = await runCli(['--no-check', '--proxy-url', 'http://127.0.0.1:9', '--address', '192.0.2.55', 'sbx-1', '5432']);
   assert.equal(r.code, 5, r.stderr);
   assert.match(r.stderr, /this machine has no such address; bind an address of this machine/);
   assert.doesNotMatch(r.stderr, /try :5432/);

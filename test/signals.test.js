@@ -16,7 +16,10 @@ for (const signal of ['SIGHUP', 'SIGUSR2']) {
     try {
       socket.write('ping');
       await once(socket, 'data');
-      const closed = once(socket, 'close');
+      // The stop resets the local connection: wait for its close, not for an error-free one.
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      // Idle for a second, the tunnel's stop is not an interruption.
+      await new Promise((resolve) => setTimeout(resolve, 1200));
       const r = await cli.stop(signal);
       await closed;
       assert.equal(r.code, 0, `${r.signal} ${r.stderr}`);

@@ -33,6 +33,8 @@ test('default output: startup lines, warnings and errors, no per-connection line
     assert.deepEqual(await echoRoundTrip(ports[0].local, data), data);
     await failedConnections(ports[1].local, 1);
     await eventually(() => stderr.includes('✖'), { what: 'the error line' });
+    // Idle for over a second, so the stop interrupts nothing (a busy tunnel counts as TL_ERR_INTERRUPTED).
+    await new Promise((resolve) => setTimeout(resolve, 1200));
   } finally {
     child.kill('SIGINT');
     const [code] = await exited;

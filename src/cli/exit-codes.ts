@@ -21,6 +21,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   [ErrorCodes.REMOTE_CLOSED]: 1,
   [ErrorCodes.LOCAL_RESET]: 1,
   [ErrorCodes.FD_LIMIT]: 1,
+  [ErrorCodes.INTERRUPTED]: 1,
   [ErrorCodes.INTERNAL]: 1,
 };
 

@@ -1,4 +1,4 @@
-import { lookupBaseFor, resolveSandbox, tunnelUrl, resolveProxyTarget, type SandboxStatusEvent, type TunnelOptions } from '../index.js';
+import { lookupBaseFor, lookupOptionsOf, resolveSandbox, tunnelUrl, resolveProxyTarget, type SandboxStatusEvent, type TunnelOptions } from '../index.js';
 import { lookupAgentFor, proxyAgentFor } from './http-proxy.js';
 import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
@@ -33,15 +33,9 @@ export async function prepareSandbox(config: CliConfig, options: Options, out: O
   const lookupAgent = base === undefined ? undefined : await lookupAgentFor(config, base, out);
   const onSandboxStatus = (event: SandboxStatusEvent): void => reportStatus(out, event);
   const resolved = await resolveSandbox({
+    ...lookupOptionsOf({ ...options, lookupAgent }),
     sandbox: options.sandbox,
-    credentials: options.credentials,
-    apiUrl: options.apiUrl,
-    sandboxApiUrl: options.sandboxApiUrl,
-    proxyUrl: options.proxyUrl,
-    allowInsecure: options.allowInsecure,
-    resume: options.resume,
     waitMs: config.waitMs > 0 ? config.waitMs : undefined,
-    agent: lookupAgent,
     onStatus: onSandboxStatus,
   });
   if (resolved.lookedUp) {

@@ -64,6 +64,7 @@ export function buildServerProgram(): Command {
     .option('--idle-timeout <seconds>', 'close tunnels that received nothing for this long (0: never)', seconds('--idle-timeout', 86_400), 0)
     .option('--sandboxes <file>', 'serve a sandbox control plane (GET /sandboxes/<id-or-name>, POST /sandboxes/<id>/resume) over the records in this JSON file')
     .option('--pat <token>', 'also accept this personal access token (requests must then name an organization and project)')
+    .option('--keepalive <seconds>', 'ping each tunnel this often; drop a client silent for two intervals (0: off)', whole('--keepalive', 0), 30)
     .option('--json', 'print one JSON line when listening (url, port, token) on stdout', false)
     .option('-v, --verbose', 'one line per upgrade request: client, method, path, port, status (never the token)', false)
     .version(VERSION, '-V, --version')
@@ -98,6 +99,7 @@ async function run(argv: string[]): Promise<number> {
     idleTimeoutMs: o.idleTimeout,
     ...(o.sandboxes ? { sandboxes: readSandboxes(o.sandboxes) } : {}),
     ...(o.pat ? { pat: o.pat } : {}),
+    keepaliveMs: o.keepalive * 1000,
     ...(o.cert ? { tls: { cert: readPem(o.cert, 'certificate'), key: readPem(o.key, 'key') } } : {}),
   };
   let server;

@@ -2,12 +2,13 @@ import { EventEmitter } from 'node:events';
 import { ErrorCodes, TunnelError, usageError } from '../errors.js';
 import { parseBindAddress, parsePortSpec, parsePortSpecs, type PortMapping } from '../config/port-spec.js';
 import { isLoopbackHost } from '../config/proxy-url.js';
+import { FrontEnd } from './front-end.js';
 import { bindMapping, closeListeners, type BoundListener } from './listen.js';
 import type { TunnelOptions } from './options.js';
 import type { Upgrader } from './upgrader.js';
 import { checkUpgraderOptions, prepareUpgrader } from './prepare.js';
 import type { RetryInfo } from './connect.js';
-import { ConnectionSet, closeUnused, formatHostPort, type Route, type TunnelEvents, type TunnelStats, type TunnelWarning } from './connections.js';
+import { closeUnused, formatHostPort, type Route, type TunnelEvents, type TunnelStats, type TunnelWarning } from './connections.js';
 
 export type { ConnectionInfo, ConnectionClose, TunnelWarning, TunnelStats, TunnelEvents } from './connections.js';
 
@@ -58,10 +59,9 @@ function formatSpecObject(mapping: PortMapping): string {
   return address.includes(':') ? `[${address}]:${parsed.localPort}:${parsed.remotePort}` : `${address}:${parsed.localPort}:${parsed.remotePort}`;
 }
 
-class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
+class Tunnel extends FrontEnd implements TunnelHandle {
   readonly addresses: BoundAddress[] = [];
   private readonly bound: BoundListener[] = [];
-  private readonly connections: ConnectionSet;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -69,8 +69,7 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
     private readonly mappings: PortMapping[],
     private readonly onStartupRetry?: TunnelOptions['onStartupRetry'],
   ) {
-    super();
-    this.connections = new ConnectionSet(upgrader.settings, this);
+    super(upgrader.settings);
   }
 
   get sandbox(): string {
@@ -79,18 +78,6 @@ class Tunnel extends EventEmitter<TunnelEvents> implements TunnelHandle {
 
   get proxyHost(): string {
     return this.upgrader.target.hostname;
-  }
-
-  get stats(): TunnelStats {
-    return this.connections.stats;
-  }
-
-  get warnings(): readonly TunnelWarning[] {
-    return this.connections.earlyWarnings;
-  }
-
-  traffic(): { bytesSent: number; bytesReceived: number } {
-    return this.connections.traffic();
   }
 
   /** One upgrade per distinct remote port, closed at once: fails fast on a bad key or sandbox. */

@@ -1,7 +1,7 @@
 import { registerSecret } from '../errors.js';
 import { credentialHeaders, type Credentials } from '../config/credentials.js';
 import { parseSandboxName } from '../config/sandbox-name.js';
-import { DEFAULT_SANDBOX_WAIT_MS, resolveSandbox } from '../sandbox/resolve.js';
+import { DEFAULT_SANDBOX_WAIT_MS, lookupOptionsOf, resolveSandbox } from '../sandbox/resolve.js';
 import { SandboxWatch } from '../sandbox/watch.js';
 import { resolveOptions, type ResolvedOptions, type TunnelOptions } from './options.js';
 import { Upgrader, type UpgraderOptions } from './upgrader.js';
@@ -27,18 +27,7 @@ export async function prepareUpgrader(options: UpgraderOptions): Promise<Upgrade
   const waitMs = settings.waitMs > 0 ? settings.waitMs : DEFAULT_SANDBOX_WAIT_MS;
   const resolved =
     options.resolvedSandbox ??
-    (await resolveSandbox({
-      sandbox: options.sandbox,
-      credentials: options.credentials,
-      apiUrl: options.apiUrl,
-      sandboxApiUrl: options.sandboxApiUrl,
-      proxyUrl: options.proxyUrl,
-      allowInsecure: options.allowInsecure,
-      resume: options.resume,
-      waitMs,
-      agent: options.lookupAgent,
-      onStatus: options.onSandboxStatus,
-    }));
+    (await resolveSandbox({ ...lookupOptionsOf(options), sandbox: options.sandbox, waitMs, onStatus: options.onSandboxStatus }));
   const lookupBase = resolved.lookupBase;
   const watch =
     resolved.lookedUp && lookupBase !== undefined

@@ -6,6 +6,7 @@ import { parseSandboxName } from '../config/sandbox-name.js';
 import { isLoopbackHost, resolveProxyTarget } from '../config/proxy-url.js';
 import { bindMapping, closeListeners, type BoundListener } from '../client/listen.js';
 import { resolveOptions, type TunnelOptions } from '../client/options.js';
+import { FrontEnd } from '../client/front-end.js';
 import { ConnectionSet, formatHostPort, type Route, type TunnelEvents, type TunnelStats, type TunnelWarning } from '../client/connections.js';
 import { destinationFor } from './destination.js';
 import { readHandshake, type Handshake } from './handshake.js';
@@ -45,10 +46,9 @@ export interface ProxyHandle extends EventEmitter<TunnelEvents> {
 const MAX_HANDSHAKES = 1024;
 const MAX_WARNED = 1000;
 
-class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
+class ProxyServer extends FrontEnd implements ProxyHandle {
   readonly addresses: ProxyAddress[] = [];
   private readonly bound: BoundListener[] = [];
-  private readonly connections: ConnectionSet;
   private readonly warned = new Set<string>();
   /** Clients still in their handshake (closed with the handle). */
   private readonly handshaking = new Set<Socket>();
@@ -62,20 +62,7 @@ class ProxyServer extends EventEmitter<TunnelEvents> implements ProxyHandle {
     private readonly handshakeTimeoutMs: number,
     settings: ConstructorParameters<typeof ConnectionSet>[0],
   ) {
-    super();
-    this.connections = new ConnectionSet(settings, this);
-  }
-
-  get stats(): TunnelStats {
-    return this.connections.stats;
-  }
-
-  get warnings(): readonly TunnelWarning[] {
-    return this.connections.earlyWarnings;
-  }
-
-  traffic(): { bytesSent: number; bytesReceived: number } {
-    return this.connections.traffic();
+    super(settings);
   }
 
   async listen(address: string | undefined, port: number): Promise<void> {

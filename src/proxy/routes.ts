@@ -23,8 +23,7 @@ const MAX_CACHED = 1000;
  */
 function lookedUpRoutes(options: Omit<UpgraderOptions, 'sandbox'>): ResolveRoute {
   return async (sandbox) => {
-    // The same preparation as forwarded ports: lookup, statuses, and the watch that explains (or,
-    // with --resume, resumes) a sandbox whose connections start failing while the proxy runs.
+    // As for forwarded ports: statuses, --resume, and failures explained while the tunnels run.
     const upgrader = await prepareUpgrader({ ...options, sandbox });
     // A browser opens several connections to a page's sandbox at once: warm for the next ones.
     upgrader.prewarm();

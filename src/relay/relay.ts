@@ -1,7 +1,9 @@
 import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
 import type WebSocket from 'ws';
-import { ErrorCodes, TunnelError, redact } from '../errors.js';
+import { ErrorCodes, TunnelError } from '../errors.js';
+import { onCloseFrame, peerCloseError } from './close-frame.js';
+import { Liveness } from './liveness.js';
 
 export interface RelayOptions {
   /** Pause the producer when this many bytes wait to be written on either side. */
@@ -10,6 +12,8 @@ export interface RelayOptions {
   lingerMs?: number;
   /** How long a close handshake may take before the socket is cut. */
   closeGraceMs?: number;
+  /** How long close() (a stop) waits for data already received to be written to the stream before resetting it. */
+  stopFlushMs?: number;
   /** Called once, after both sides are closed. */
   onEnd: (result: RelayResult) => void;
 }
@@ -34,8 +38,20 @@ const SEND_OPTIONS = { binary: true } as const;
 // WebSocket.readyState values (RFC 6455 / WHATWG); spelled out so this module does not load ws.
 const CONNECTING = 0;
 const OPEN = 1;
-/** Close codes that mean "finished normally": the stream is ended gracefully rather than reset. */
-const NORMAL_CLOSES = new Set([1000, 1001, 1005]);
+/**
+ * Close codes after which the stream is ended gracefully (FIN): the peer's input ended and all its
+ * data was sent. 1005 is a close frame without a code, which plain WebSocket servers send for a
+ * normal end. Anything else (1001 "going away" included) may have cut data in flight: reset.
+ */
+const NORMAL_CLOSES = new Set([1000, 1005]);
+/**
+ * Writes waiting on either side before reading pauses, whatever their size: each queued write
+ * costs memory of its own, so a flood of 1-byte frames must stop the reader as bytes would.
+ */
+export const MAX_QUEUED_WRITES = 1024;
+const LOW_QUEUED_WRITES = MAX_QUEUED_WRITES >>> 2;
+/** A tunnel stopped after this long without a byte either way, nothing queued, was idle: not an error. */
+export const IDLE_STOP_MS = 1000;
 
 /**
  * Relays bytes between one WebSocket (binary frames) and one byte stream, both ways, with
@@ -45,10 +61,7 @@ const NORMAL_CLOSES = new Set([1000, 1001, 1005]);
 export class Relay {
   bytesUp = 0;
   bytesDown = 0;
-  /** Set on any sign of life from the peer; cleared by the keepalive sweep. */
-  active = true;
-  /** Keepalive intervals in a row without a sign of life. */
-  missed = 0;
+  readonly liveness = new Liveness();
   readonly startedAt = Date.now();
 
   private readonly hwm: number;
@@ -67,8 +80,21 @@ export class Relay {
   private error: TunnelError | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly stopFlushMs: number;
+  /** The peer's close frame has been read: nothing more will come from it. */
+  private peerClosed = false;
+  /** We sent a close frame first. */
+  private closeSent = false;
+  /** close() was called: incoming data is dropped, the stream is reset once flushed. */
+  private stopping = false;
   /** Frames handed to ws whose write has not completed yet. */
   private unsent = 0;
+  /** Writes to the stream that have not completed yet. */
+  private queued = 0;
+  /** Frames received in this tick, not yet written to the stream. */
+  private arrived: Buffer[] = [];
+  private lastMovedAt = Date.now();
   /** The linger ran out while our frames were still queued: end once they are written. */
   private endWhenFlushed = false;
 
@@ -81,6 +107,7 @@ export class Relay {
     this.lowWater = this.hwm >>> 2;
     this.lingerMs = options.lingerMs ?? 2000;
     this.closeGraceMs = options.closeGraceMs ?? 2000;
+    this.stopFlushMs = options.stopFlushMs ?? 400;
     this.onEnd = options.onEnd;
 
     ws.on('message', this.onMessage);
@@ -88,6 +115,7 @@ export class Relay {
     ws.on('ping', this.onAlive);
     ws.on('error', this.onWsError);
     ws.on('close', this.onWsClose);
+    onCloseFrame(ws, this.onPeerClose);
     stream.on('data', this.onStreamData);
     stream.on('end', this.onStreamEnd);
     stream.on('error', this.onStreamError);
@@ -101,12 +129,40 @@ export class Relay {
     }
   }
 
-  /** Closes both sides with a WebSocket close frame (1001 when stopping). */
+  /**
+   * Stops the tunnel (Ctrl-C, server shutdown, idle timeout): a cut, not an end. Nothing more is
+   * read or accepted; data already received is written to the stream for up to `stopFlushMs`, then
+   * the stream is reset; the peer gets a close with `code` and resets its side. Counts as
+   * TL_ERR_INTERRUPTED unless the tunnel was already ending normally.
+   */
   close(code = 1001, reason = 'tunnel closing'): void {
-    if (this.reason === 'closed') this.reason = reason;
-    this.closeWs(code, reason);
-    if (!this.wsClosed) return;
-    this.stream.end();
+    if (this.finished || this.stopping) return;
+    this.stopping = true;
+    this.stream.pause();
+    const busy = this.busy();
+    this.flushArrived();
+    this.closeWs(code, reason, false, Math.min(this.closeGraceMs, this.stopFlushMs + 200));
+    // A normal end already under way (the peer's 1000 came) may finish its flush within the bound.
+    const ending = this.peerClosed && this.error === undefined;
+    if (!ending) {
+      // Reset either way (no FIN without a normal end), but an idle tunnel lost nothing.
+      if (this.error === undefined && busy) {
+        this.error = new TunnelError(ErrorCodes.INTERRUPTED, `The tunnel was stopped (${reason}) with data in flight; it was cut, not completed`);
+      }
+      this.reason = this.error?.message ?? reason;
+      if (this.stream.writableLength === 0) return this.destroyStream(true);
+    }
+    this.flushTimer = setTimeout(() => {
+      if (this.streamClosed) return;
+      this.error ??= new TunnelError(ErrorCodes.INTERRUPTED, `The tunnel was stopped (${reason}) before its data was delivered; it was cut, not completed`);
+      this.reason = this.error.message;
+      this.destroyStream(true);
+    }, this.stopFlushMs).unref();
+  }
+
+  private busy(): boolean {
+    const queued = this.unsent + this.queued + this.arrived.length + this.ws.bufferedAmount + this.stream.writableLength;
+    return queued > 0 || Date.now() - this.lastMovedAt < IDLE_STOP_MS;
   }
 
   /** Tears both sides down because of `error`; the first error wins. */
@@ -119,34 +175,38 @@ export class Relay {
     this.destroyStream(true);
   }
 
-  /** One keepalive tick: ping, and fail after two intervals without a sign of life. Returns false once dead. */
+  /**
+   * One keepalive tick: ping, and fail once the peer is taken for dead (see Liveness). Returns
+   * false once dead. A side that holds the WebSocket paused for a slow reader cannot read pongs,
+   * so it tells the peer it lives with an unsolicited pong (RFC 6455 5.5.3).
+   */
   keepaliveTick(): boolean {
     if (this.finished || this.wsClosed) return false;
-    // While a slow local reader holds the WebSocket paused, no frame (pong included) can be read:
-    // that silence is ours, not the peer's, and must not end a healthy download.
-    if (this.active || this.downPaused) {
-      this.active = false;
-      this.missed = 0;
-    } else if (++this.missed >= 2) {
-      this.fail(new TunnelError(ErrorCodes.KEEPALIVE, 'The tunnel stopped answering (no data and no pong for two keepalive intervals)'), 1001);
+    const dead = this.liveness.tick(this.downPaused, this.unsent > 0);
+    if (dead !== undefined) {
+      this.fail(new TunnelError(ErrorCodes.KEEPALIVE, `The tunnel stopped answering (${dead})`), 1001);
       this.ws.terminate();
       return false;
     }
-    // Ping every interval, busy or not, so idle-timeout middleboxes see traffic both ways.
-    if (this.ws.readyState === OPEN) this.ws.ping();
+    if (this.ws.readyState === OPEN) {
+      // Ping every interval, busy or idle, so idle-timeout middleboxes see traffic both ways.
+      this.ws.ping();
+      if (this.downPaused) this.ws.pong();
+    }
     return true;
   }
 
   private readonly onAlive = (): void => {
-    this.active = true;
+    this.liveness.active = true;
   };
 
   private readonly onStreamData = (chunk: Buffer): void => {
-    if (this.ws.readyState !== OPEN) return;
+    if (this.ws.readyState !== OPEN || this.stopping) return;
     this.bytesUp += chunk.length;
+    this.lastMovedAt = Date.now();
     this.unsent += 1;
     this.ws.send(chunk, SEND_OPTIONS, this.onSent);
-    if (!this.upPaused && this.ws.bufferedAmount >= this.hwm) {
+    if (!this.upPaused && (this.ws.bufferedAmount >= this.hwm || this.unsent >= MAX_QUEUED_WRITES)) {
       this.upPaused = true;
       this.stream.pause();
     }
@@ -157,8 +217,8 @@ export class Relay {
   private readonly onSent = (err?: Error | null): void => {
     this.unsent -= 1;
     if (err) return;
-    this.active = true;
-    if (this.upPaused && this.ws.bufferedAmount <= this.lowWater) {
+    this.liveness.active = true;
+    if (this.upPaused && this.ws.bufferedAmount <= this.lowWater && this.unsent <= LOW_QUEUED_WRITES) {
       this.upPaused = false;
       if (!this.streamEnded) this.stream.resume();
     }
@@ -166,24 +226,43 @@ export class Relay {
   };
 
   private readonly onMessage = (data: Buffer, isBinary: boolean): void => {
-    this.active = true;
+    this.liveness.active = true;
     if (!isBinary) {
       this.fail(new TunnelError(ErrorCodes.PROTOCOL, 'The peer sent a text frame; the tunnel carries binary frames only'), 1003);
       return;
     }
-    if (this.streamClosed) return;
+    if (this.streamClosed || this.stopping || this.peerClosed) return;
     this.bytesDown += data.length;
-    this.stream.write(data);
+    this.lastMovedAt = Date.now();
+    // Frames parsed from one read are written as one chunk: a write costs memory of its own (a
+    // flood of 1-byte frames would cost hundreds of bytes per byte), and ws parses what it has
+    // already read even while paused.
+    this.arrived.push(data);
+    if (this.arrived.length === 1) queueMicrotask(this.flushArrived);
+  };
+
+  private readonly flushArrived = (): void => {
+    if (this.arrived.length === 0) return;
+    const chunk = this.arrived.length === 1 ? (this.arrived[0] as Buffer) : Buffer.concat(this.arrived);
+    this.arrived = [];
+    if (this.streamClosed || this.stream.destroyed) return;
+    this.queued += 1;
+    this.stream.write(chunk, this.onWritten);
     if (this.streamEnded) this.armLinger();
-    if (!this.downPaused && this.stream.writableLength >= this.hwm) {
+    if (!this.downPaused && (this.stream.writableLength >= this.hwm || this.queued >= MAX_QUEUED_WRITES)) {
       this.downPaused = true;
       this.ws.pause();
-      this.stream.once('drain', this.onStreamDrain);
     }
   };
 
-  private readonly onStreamDrain = (): void => {
+  // Resumes on completed writes rather than 'drain': writes below the byte mark never ask for a
+  // 'drain', so a pause for their count would never end.
+  private readonly onWritten = (): void => {
+    this.queued -= 1;
+    if (this.stopping && !this.peerClosed && this.stream.writableLength === 0) this.destroyStream(true);
+    if (!this.downPaused || this.stream.writableLength > this.lowWater || this.queued > LOW_QUEUED_WRITES) return;
     this.downPaused = false;
+    if (this.wsClosed || this.peerClosed || this.stopping) return;
     this.ws.resume();
     if (this.streamEnded) this.armLinger();
   };
@@ -196,7 +275,7 @@ export class Relay {
   };
 
   private armLinger(): void {
-    if (this.wsClosed) return;
+    if (this.wsClosed || this.peerClosed || this.stopping) return;
     this.endWhenFlushed = false;
     if (this.lingerTimer) this.lingerTimer.refresh();
     else this.lingerTimer = setTimeout(this.onLingerEnd, this.lingerMs);
@@ -205,7 +284,7 @@ export class Relay {
   private readonly onLingerEnd = (): void => {
     // Paused for a slow local reader, we are not reading what the peer sent: not idle. The
     // drain that resumes reading starts the linger again.
-    if (this.wsClosed || this.downPaused) return;
+    if (this.wsClosed || this.peerClosed || this.stopping || this.downPaused) return;
     // A close frame queued now would start ws's close timer while our data is still in flight.
     if (this.unsent > 0) this.endWhenFlushed = true;
     else this.endGracefully();
@@ -226,8 +305,9 @@ export class Relay {
   private readonly onStreamClose = (): void => {
     this.streamClosed = true;
     if (!this.wsClosed) {
-      // Destroyed without an error (e.g. by the owner): end the tunnel too.
-      this.closeWs(this.error ? 1011 : 1000, this.error ? this.error.code : 'closed');
+      // Destroyed by the owner: an end only after the stream's own end, otherwise a cut.
+      const ended = this.streamEnded || this.peerClosed;
+      this.closeWs(this.error ? 1011 : ended ? 1000 : 1001, this.error ? this.error.code : 'closed');
     }
     this.maybeFinish();
   };
@@ -245,39 +325,44 @@ export class Relay {
   private readonly onWsClose = (code: number, reason: Buffer): void => {
     if (this.wsClosed) return;
     this.wsClosed = true;
+    clearTimeout(this.graceTimer);
+    // Without the close-frame hook (or for a drop without one), the stream is settled only now.
+    this.onPeerClose(code, reason);
+    this.maybeFinish();
+  };
+
+  /** The peer's close frame was read (or the WebSocket closed): settle the stream, FIN or reset. */
+  private readonly onPeerClose = (code: number, reason: Buffer): void => {
+    if (this.peerClosed) return;
+    this.peerClosed = true;
     this.closeCode = code;
     clearTimeout(this.lingerTimer);
-    clearTimeout(this.graceTimer);
-    if (this.downPaused) {
-      this.stream.off('drain', this.onStreamDrain);
-      this.downPaused = false;
-    }
-    if (this.error === undefined && !NORMAL_CLOSES.has(code)) {
-      // Redacted before it is cut, so a secret echoed by the peer cannot survive as a fragment.
-      const text = reason.length > 0 ? `: ${redact(reason.toString('utf8')).slice(0, 120)}` : '';
-      this.error = new TunnelError(
-        ErrorCodes.REMOTE_CLOSED,
-        code === 1006 ? 'The tunnel connection dropped without a close frame (1006)' : `The tunnel was closed by the peer with code ${code}${text}`,
-      );
+    this.downPaused = false;
+    // The answer to a close we sent (an end, a stop, a failure) says nothing new about the stream.
+    const normal = NORMAL_CLOSES.has(code) || this.stopping || (this.closeSent && code === 1001);
+    if (this.error === undefined && !normal) {
+      this.error = peerCloseError(code, reason);
       this.reason = this.error.message;
     }
     if (this.error !== undefined) {
-      this.destroyStream(true);
+      // A stop flushes what it already holds first (close() bounds that).
+      if (!this.stopping || this.stream.writableLength === 0) this.destroyStream(true);
     } else {
       if (this.reason === 'closed') this.reason = code === 1005 ? 'closed by peer' : `closed by peer (${code})`;
-      // Flush what is queued, then close; data the local side still sends has nowhere to go.
+      // Flush what is queued, then FIN; data the local side still sends has nowhere to go.
+      this.flushArrived();
       this.stream.end();
       this.stream.resume();
       this.stream.once('finish', () => this.destroyStream(false));
     }
-    this.maybeFinish();
   };
 
   /** Sends a close frame once; `patient`: a graceful end, which a slow peer may take long to answer. */
-  private closeWs(code: number, reason: string, patient = false): void {
+  private closeWs(code: number, reason: string, patient = false, graceMs = this.closeGraceMs): void {
     if (this.wsClosed) return;
     const state = this.ws.readyState;
     if (state === OPEN) {
+      this.closeSent = true;
       this.closeCode = code;
       this.ws.close(code, reason.slice(0, 120));
     }
@@ -288,10 +373,11 @@ export class Relay {
     // A graceful end waits for the peer's answer, which comes only once it has drained our data;
     // ws's closeTimeout bounds that, and keepalive judges whether the peer is alive meanwhile.
     // A stop or a failure must not let an unanswered handshake hold the socket that long.
-    if (!patient) this.graceTimer ??= setTimeout(() => this.ws.terminate(), this.closeGraceMs).unref();
+    if (!patient) this.graceTimer ??= setTimeout(() => this.ws.terminate(), graceMs).unref();
   }
 
   private destroyStream(abort: boolean): void {
+    clearTimeout(this.flushTimer);
     if (this.streamClosed || this.stream.destroyed) return;
     if (abort && this.stream instanceof Socket && !this.stream.pending) this.stream.resetAndDestroy();
     else this.stream.destroy();
@@ -302,6 +388,7 @@ export class Relay {
     this.finished = true;
     clearTimeout(this.lingerTimer);
     clearTimeout(this.graceTimer);
+    clearTimeout(this.flushTimer);
     this.onEnd({
       bytesUp: this.bytesUp,
       bytesDown: this.bytesDown,

@@ -66,6 +66,14 @@ export interface ResolvedSandbox {
 
 export const DEFAULT_SANDBOX_WAIT_MS = 120_000;
 
+/** The lookup settings carried by tunnel options (where the lookup's agent is `lookupAgent`). */
+export type LookupSettings = Pick<ResolveSandboxOptions, 'credentials' | 'apiUrl' | 'sandboxApiUrl' | 'proxyUrl' | 'allowInsecure' | 'resume'> & { lookupAgent?: Agent };
+
+/** The resolveSandbox() options that tunnel options imply (sandbox, wait and callbacks aside). */
+export function lookupOptionsOf(o: LookupSettings): Omit<ResolveSandboxOptions, 'sandbox'> {
+  return { credentials: o.credentials, apiUrl: o.apiUrl, sandboxApiUrl: o.sandboxApiUrl, proxyUrl: o.proxyUrl, allowInsecure: o.allowInsecure, resume: o.resume, agent: o.lookupAgent };
+}
+
 /** The lookup base to use, or undefined when there is no lookup; validated before the token goes there. */
 export function lookupBaseFor(options: Pick<ResolveSandboxOptions, 'apiUrl' | 'sandboxApiUrl' | 'proxyUrl' | 'allowInsecure'>): string | undefined {
   if (options.sandboxApiUrl !== undefined && options.sandboxApiUrl.trim() !== '') {

@@ -29,6 +29,11 @@ export interface TunnelServerOptions {
   maxPayload?: number;
   /** Close tunnels that received nothing (no data, ping or pong) for this long; 0 = never (default). */
   idleTimeoutMs?: number;
+  /**
+   * Ping every tunnel this often and drop one whose client shows no sign of life for two intervals
+   * (a client that vanished behind a dropped link), resetting its target socket. Default 30000; 0 = off.
+   */
+  keepaliveMs?: number;
   /** Time allowed to send the upgrade request's headers (slowloris guard). Default 10000. */
   headersTimeoutMs?: number;
   /**
@@ -98,6 +103,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
   private pending = 0;
   private nextId = 1;
   private sweeper: NodeJS.Timeout | undefined;
+  private pinger: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private onDrained: (() => void) | undefined;
 
@@ -140,6 +146,12 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
         const now = Date.now();
         for (const [relay, at] of this.lastHeard) if (now - at > idle) relay.close(1001, 'idle timeout');
       }, Math.max(50, Math.floor(idle / 4))).unref();
+    }
+    const keepalive = options.keepaliveMs ?? 30_000;
+    if (keepalive > 0) {
+      this.pinger = setInterval(() => {
+        for (const relay of this.relays) relay.keepaliveTick();
+      }, keepalive).unref();
     }
   }
 
@@ -188,36 +200,45 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
     if (this.relays.size + this.pending >= (this.options.maxConnections ?? 1024)) {
       return this.reject(socket, req, 503, 'Too many open tunnels', 'TOO_MANY_CONNECTIONS');
     }
+    // The slot is given back exactly once, on whichever path ends the upgrade: a target error, a
+    // relay started, or the socket closing first (ws refuses a bad key, method or version by
+    // closing it without calling back; a client may leave while the target connects).
     this.pending += 1;
+    let held = true;
+    const release = (): boolean => {
+      if (!held) return false;
+      held = false;
+      this.pending -= 1;
+      return true;
+    };
     const target = connect({ host: TARGET_HOST, port, noDelay: true, allowHalfOpen: true });
     const onTargetError = (err: NodeJS.ErrnoException): void => {
-      this.pending -= 1;
-      this.reject(socket, req, 502, `Nothing accepted a connection on ${TARGET_HOST}:${port} (${err.code ?? 'error'})`, 'TARGET_UNREACHABLE');
+      if (!release()) return;
+      if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+        this.reject(socket, req, 503, `The tunnel server ran out of file descriptors (${err.code}) while connecting to ${TARGET_HOST}:${port}; try again later`, 'OUT_OF_FILE_DESCRIPTORS');
+      } else {
+        this.reject(socket, req, 502, `Nothing accepted a connection on ${TARGET_HOST}:${port} (${err.code ?? 'error'})`, 'TARGET_UNREACHABLE');
+      }
     };
     target.once('error', onTargetError);
     target.once('connect', () => {
       target.off('error', onTargetError);
+      target.on('error', () => {});
       target.pause();
-      if (socket.destroyed || this.closing) {
-        this.pending -= 1;
+      if (!held || socket.destroyed || this.closing) {
+        release();
         target.destroy();
         socket.destroy();
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
-        this.pending -= 1;
+        release();
         this.startRelay(ws, target, port, req);
       });
     });
-    // handleUpgrade may refuse (bad key, version): it then closes the socket and never calls back.
     socket.once('close', () => {
-      if (!target.destroyed && target.isPaused() && !this.relaysHas(target)) target.destroy();
+      if (release()) target.destroy();
     });
-  }
-
-  private relaysHas(target: Socket): boolean {
-    for (const r of this.relays) if (r.stream === target) return true;
-    return false;
   }
 
   private startRelay(ws: WebSocket, target: Socket, port: number, req: IncomingMessage): void {
@@ -245,6 +266,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.sweeper);
+      clearInterval(this.pinger);
       const drained = new Promise<void>((resolve) => {
         this.onDrained = resolve;
         if (this.relays.size === 0) resolve();
@@ -270,6 +292,8 @@ export async function createTunnelServer(options: TunnelServerOptions = {}): Pro
   if (options.token !== undefined && !TOKEN_SHAPE.test(options.token)) {
     throw usageError('Invalid option token: it contains spaces, control or non-ASCII characters, which no client can send in a Bearer header');
   }
+  const keepalive = options.keepaliveMs;
+  if (keepalive !== undefined && (!Number.isInteger(keepalive) || keepalive < 0)) throw usageError('Invalid option keepaliveMs: expected a whole number of milliseconds from 0');
   for (const name of ['maxConnections', 'maxPayload', 'headersTimeoutMs'] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw usageError(`Invalid option ${name}: expected a whole number from 1`);

@@ -113,10 +113,13 @@ export function runCli(args, { env = {}, timeoutMs = 20_000, input, bin = CLI, u
  * mapping. Returns { child, events, ports, stop(signal) } where stop resolves to { code, stdout, stderr }.
  */
 // A test that fails before stopping its CLI must not leave it running: the file would then only
-// end at the runner's timeout.
+// end at the runner's timeout. The file's own after hooks (which may still stop a CLI gracefully)
+// run after this one, so leftovers are killed a little later; the timer keeps nothing alive.
 const liveChildren = new Set();
 after(() => {
-  for (const child of liveChildren) child.kill('SIGKILL');
+  setTimeout(() => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+  }, 10_000).unref();
 });
 
 export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_000, bin = CLI, cwd } = {}) {
