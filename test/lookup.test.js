@@ -8,7 +8,8 @@ import http from 'node:http';
 import { once } from 'node:events';
 import net from 'node:net';
 import { socks5Connect } from './helpers/socks.js';
-import { CANARY_KEY, startEcho, startServer, startCli, runCli, freePort, listen, randomBytes, echoRoundTrip } from './helpers/index.js';
+import { startTinyproxy } from './helpers/proxies.js';
+import { CANARY_KEY, startEcho, startServer, startCli, runCli, freePort, listen, randomBytes, echoRoundTrip, eventually } from './helpers/index.js';
 
 const ID = 'sbx4k2m9q7w1z8x3c5v6';
 
@@ -361,4 +362,25 @@ test('proxy mode (-D): each sandbox is looked up once; while running, failures a
     }
   }
   await echo.close();
+});
+
+test('the lookup goes through the HTTP proxy too (--proxy / HTTP_PROXY), as the tunnels do', async () => {
+  const echo = await startEcho();
+  const cp = await controlPlane([record()]);
+  const proxy = await startTinyproxy();
+  const cli = await startCli(['-v', 'my-db', `:${echo.port}`], { env: { ...cp.env, HTTP_PROXY: proxy.url } });
+  try {
+    const data = randomBytes(1000);
+    assert.deepEqual(await echoRoundTrip(cli.port, data), data);
+    // The lookup, the startup check and the connection: three CONNECTs to the one host.
+    await eventually(() => proxy.connects(`127.0.0.1:${cp.server.port}`) >= 3, { what: 'three CONNECTs in the tinyproxy log' });
+    assert.equal(cp.control.length, 1);
+  } finally {
+    const r = await cli.stop();
+    await proxy.close();
+    await cp.server.close();
+    await echo.close();
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /HTTP proxy http:\/\/127\.0\.0\.1:\d+ for the sandbox lookup \(from HTTP_PROXY\)/);
+  }
 });
