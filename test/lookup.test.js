@@ -5,8 +5,11 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { once } from 'node:events';
 import net from 'node:net';
-import { CANARY_KEY, startEcho, startServer, startCli, runCli, freePort, listen, randomBytes, echoRoundTrip } from './helpers/index.js';
+import { socks5Connect } from './helpers/socks.js';
+import { startTinyproxy } from './helpers/proxies.js';
+import { CANARY_KEY, startEcho, startServer, startCli, runCli, freePort, listen, randomBytes, echoRoundTrip, eventually } from './helpers/index.js';
 
 const ID = 'sbx4k2m9q7w1z8x3c5v6';
 
@@ -316,5 +319,68 @@ test('while running: a burst of failures is explained by one lookup (at most eve
   } finally {
     await resumable.server.close();
     await echo.close();
+  }
+});
+
+test('proxy mode (-D): each sandbox is looked up once; while running, failures are explained, and --resume resumes', async () => {
+  const echo = await startEcho();
+  const exchange = async (port, host) => {
+    const { code, socket } = await socks5Connect(port, host, echo.port);
+    if (code !== 0) {
+      socket.destroy();
+      return { code };
+    }
+    socket.write('ping');
+    const reply = once(socket, 'data');
+    // socks5Connect leaves the socket paused after the SOCKS reply.
+    socket.resume();
+    const [data] = await reply;
+    socket.destroy();
+    return { code, data: data.toString() };
+  };
+  for (const resume of [false, true]) {
+    const cp = await controlPlane([record({ resume_ms: 300 })]);
+    const cli = await startCli([...(resume ? ['--resume'] : []), '-D', '0'], { env: cp.env });
+    try {
+      assert.deepEqual(await exchange(cli.port, 'my-db'), { code: 0, data: 'ping' });
+      assert.equal(cp.upgrades.at(-1)['x-tensorlake-sandbox-id'], ID);
+      await post(`${cp.server.url}/sandboxes/${ID}/suspend`);
+      const after = await exchange(cli.port, 'my-db');
+      if (resume) {
+        assert.deepEqual(after, { code: 0, data: 'ping' });
+        assert.equal(cp.control.filter((c) => c.method === 'POST' && c.url.endsWith('/resume')).length, 1);
+      } else {
+        assert.notEqual(after.code, 0);
+        const error = await cli.waitFor((ev) => ev.find((e) => e.event === 'error'));
+        assert.match(error.message, /Sandbox my-db was suspended; run again with --resume/);
+      }
+      assert.equal(cp.control.filter((c) => c.method === 'GET' && c.url === '/sandboxes/my-db').length, 1, 'looked up once');
+    } finally {
+      const r = await cli.stop();
+      assert.equal(r.code, 0, r.stderr);
+      await cp.server.close();
+    }
+  }
+  await echo.close();
+});
+
+test('the lookup goes through the HTTP proxy too (--proxy / HTTP_PROXY), as the tunnels do', async () => {
+  const echo = await startEcho();
+  const cp = await controlPlane([record()]);
+  const proxy = await startTinyproxy();
+  const cli = await startCli(['-v', 'my-db', `:${echo.port}`], { env: { ...cp.env, HTTP_PROXY: proxy.url } });
+  try {
+    const data = randomBytes(1000);
+    assert.deepEqual(await echoRoundTrip(cli.port, data), data);
+    // The lookup, the startup check and the connection: three CONNECTs to the one host.
+    await eventually(() => proxy.connects(`127.0.0.1:${cp.server.port}`) >= 3, { what: 'three CONNECTs in the tinyproxy log' });
+    assert.equal(cp.control.length, 1);
+  } finally {
+    const r = await cli.stop();
+    await proxy.close();
+    await cp.server.close();
+    await echo.close();
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /HTTP proxy http:\/\/127\.0\.0\.1:\d+ for the sandbox lookup \(from HTTP_PROXY\)/);
   }
 });

@@ -1,5 +1,6 @@
-import { lookupBaseFor, openProxy, type ProxyHandle, type TunnelOptions, type TunnelStats } from '../index.js';
+import { lookupBaseFor, openProxy, type ProxyHandle, type SandboxStatusEvent, type TunnelOptions, type TunnelStats } from '../index.js';
 import { lookupAgentFor, proxyAgentFor } from './http-proxy.js';
+import { reportStatus } from './sandbox.js';
 import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
 
@@ -10,7 +11,8 @@ import type { Output } from './output.js';
 export async function openCliProxy(config: CliConfig, base: Omit<TunnelOptions, 'ports'>, out: Output): Promise<ProxyHandle> {
   const lookup = lookupBaseFor(base);
   const [agent, lookupAgent] = await Promise.all([proxyAgentFor(config, base, out), lookup === undefined ? undefined : lookupAgentFor(config, lookup, out)]);
-  const options = { ...base, ...(agent ? { agent } : {}), ...(lookupAgent ? { lookupAgent } : {}) };
+  const onSandboxStatus = (event: SandboxStatusEvent): void => reportStatus(out, event);
+  const options = { ...base, onSandboxStatus, ...(agent ? { agent } : {}), ...(lookupAgent ? { lookupAgent } : {}) };
   const listen = config.proxyListen ?? { port: 0 };
   const { sandbox: _standIn, address: specsAddress, ...tunnelOptions } = options;
   // -D's own address first, then --address, then loopback.
