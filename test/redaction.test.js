@@ -2,11 +2,10 @@
 // corrupts what it passes through (numbers, JSON lines, the hints of our own messages).
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { once } from 'node:events';
 import { redact, redactStrict, registerSecret, TunnelError } from '../dist/index.js';
 import { runCli, startCli, startEcho, startServer, echoRoundTrip, randomBytes } from './helpers/index.js';
 import { answer, startHostile } from './helpers/hostile.js';
+import { startRefusingProxy } from './helpers/proxies.js';
 
 test('a Tensorlake key pasted as the sandbox is not printed back, with no key configured', async () => {
   const r = await runCli(['tl_apiKey_REALSECRET0001', 'sbx-123', '5432'], { env: { TENSORLAKE_API_KEY: '' } });
@@ -37,25 +36,9 @@ test('a 5-character key echoed in a 401 body is redacted', async () => {
   }
 });
 
-/** An HTTP proxy that refuses every CONNECT with `status` and a JSON body quoting the password. */
-async function startQuotingProxy(status, body) {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => {});
-    let head = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (d) => {
-      head += d;
-      if (head.includes('\r\n\r\n')) answer(socket, status, body, 'Proxy-Authenticate: Basic realm="t"\r\n');
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
-}
-
 test('a wrong HTTP proxy password (407 and 401): "refused the credentials", exit 6, the 3-character password never shown', async () => {
   for (const status of [407, 401]) {
-    const proxy = await startQuotingProxy(status, { error: `bad password pw9 for proxy`, code: 'pw9' });
+    const proxy = await startRefusingProxy(status, { error: `bad password pw9 for proxy`, code: 'pw9' });
     try {
       // A short user name is not a secret: "proxy" must not vanish from "The HTTP proxy ...".
       const url = proxy.url.replace('http://', 'http://proxy:pw9@');

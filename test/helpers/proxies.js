@@ -65,8 +65,13 @@ export async function startTinyproxy({ connectPorts = [] } = {}) {
   };
 }
 
-/** A proxy that answers every CONNECT with `status` and records the request heads it got. */
-export async function startRefusingProxy(status = 407) {
+/**
+ * A proxy that answers every CONNECT with `status` and records the request heads it got; `body`
+ * (text, or an object sent as JSON) is what it says, e.g. quoting the password it was given.
+ */
+export async function startRefusingProxy(status = 407, body = 'denied') {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const type = typeof body === 'string' ? 'text/plain' : 'application/json';
   const heads = [];
   const server = net.createServer((socket) => {
     socket.on('error', () => {});
@@ -76,8 +81,8 @@ export async function startRefusingProxy(status = 407) {
       head += d;
       if (!head.includes('\r\n\r\n')) return;
       heads.push(head.slice(0, head.indexOf('\r\n\r\n')));
-      const reason = status === 407 ? 'Proxy Authentication Required' : 'Forbidden';
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: close\r\n\r\ndenied`);
+      const reason = status === 407 ? 'Proxy Authentication Required' : status === 401 ? 'Unauthorized' : 'Forbidden';
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
     });
   });
   server.listen(0, '127.0.0.1');
