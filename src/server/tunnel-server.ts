@@ -273,7 +273,10 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
       });
       for (const relay of this.relays) relay.close(1001, 'server stopping');
       const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
-      this.http.closeIdleConnections();
+      // Connections that have not sent a request yet (a client's warm connections, a slow sender)
+      // will get no tunnel from a stopping server: close them now rather than at their timeout.
+      // Upgraded sockets are no longer the HTTP server's, so the tunnels above are not touched.
+      this.http.closeAllConnections();
       await Promise.all([drained, stopped]);
     })();
     return this.closing;
