@@ -16,6 +16,11 @@ const MiB = 1024 * 1024;
 const TUNNELS = 2;
 const FLOOD_BYTES = 48 * MiB; // per tunnel: 16 million 1-byte frames at most
 const RSS_GROWTH_BOUND = 60 * MiB;
+// Garbage from parsing millions of frames must not pass for retained memory: a small young
+// generation, and an old space that is collected before it grows (Node 22+ lets it grow lazily to
+// well over 100 MiB of garbage). Memory the relay really retained (the bug: a queued write per
+// frame, ~85 MiB a tunnel) cannot hide under this: the process would run out of heap and die.
+const HEAP_OPTIONS = '--max-semi-space-size=1 --max-old-space-size=64';
 const FRAMES = Buffer.concat(Array.from({ length: 21_000 }, () => frame(2, Buffer.from([0x61]))));
 
 function rssOf(pid) {
@@ -55,8 +60,7 @@ async function startFlooder() {
 
 test('a flood of 1-byte frames to local clients that never read leaves the CLI memory bounded', async () => {
   const flooder = await startFlooder();
-  // A small young generation, so garbage from parsing millions of frames does not pass for retained memory.
-  const cli = await startCli(['--no-check', '--keepalive', '0', '--proxy-url', flooder.url, 'sbx-flood', ':7000'], { env: { NODE_OPTIONS: '--max-semi-space-size=1' } });
+  const cli = await startCli(['--no-check', '--keepalive', '0', '--proxy-url', flooder.url, 'sbx-flood', ':7000'], { env: { NODE_OPTIONS: HEAP_OPTIONS } });
   const sockets = [];
   try {
     const baseline = rssOf(cli.child.pid);
@@ -92,7 +96,7 @@ test('a flood of 1-byte frames to local clients that never read leaves the CLI m
 test('the reference server too: 1-byte frames from a client to a target that never reads leave its memory bounded', async () => {
   const target = await startService((s) => s.pause()); // never reads
   const child = spawn(process.execPath, [SERVER_CLI, '--json', '--port', '0', '--token', CANARY_KEY, '--keepalive', '0'], {
-    env: cliEnv({ NODE_OPTIONS: '--max-semi-space-size=1' }),
+    env: cliEnv({ NODE_OPTIONS: HEAP_OPTIONS }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const sockets = [];
