@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
 import { after } from 'node:test';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createTunnelServer } from '../../dist/index.js';
@@ -64,9 +65,14 @@ export function startServer(options = {}) {
   return createTunnelServer({ token: CANARY_KEY, ...options });
 }
 
+// A HOME that does not exist, one per test process: a program that writes into HOME (npm, a shell)
+// in one test file must not create config folders that another file's CLI then finds.
+const NO_HOME = `/nonexistent-home-${process.pid}`;
+after(() => rmSync(NO_HOME, { recursive: true, force: true }));
+
 /** Environment for CLI children: the canary key, no colours, nothing inherited that changes behaviour. */
 export function cliEnv(extra = {}) {
-  const env = { ...process.env, TENSORLAKE_API_KEY: CANARY_KEY, NO_COLOR: '1', HOME: process.env.TL_TEST_HOME ?? '/nonexistent-home' };
+  const env = { ...process.env, TENSORLAKE_API_KEY: CANARY_KEY, NO_COLOR: '1', HOME: process.env.TL_TEST_HOME ?? NO_HOME };
   for (const name of ['TENSORLAKE_PAT', 'TENSORLAKE_SANDBOX_PROXY_URL', 'TENSORLAKE_API_URL', 'TENSORLAKE_SANDBOX_API_URL', 'TENSORLAKE_ORGANIZATION_ID', 'TENSORLAKE_PROJECT_ID', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy', 'FORCE_COLOR']) delete env[name];
   return { ...env, ...extra };
 }
