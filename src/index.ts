@@ -22,6 +22,7 @@ export type { SandboxRecordInput } from './server/control-plane.js';
 export { parsePortSpec, parsePortSpecs, formatPortSpec, parseBindAddress } from './config/port-spec.js';
 export type { PortMapping } from './config/port-spec.js';
 export { parseSandboxName } from './config/sandbox-name.js';
+export { formatHostPort } from './config/host-port.js';
 export { resolveProxyTarget, tunnelUrl, isLoopbackHost, TUNNEL_PATH } from './config/proxy-url.js';
 export type { ProxyTarget } from './config/proxy-url.js';
 export type { Credentials } from './config/credentials.js';

@@ -16,9 +16,7 @@ export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
-export function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
+export { formatHostPort as hostPort } from '../index.js';
 
 /** TL_ERR_PORT_CLOSED -> "port closed". */
 export function errorLabel(code: string): string {

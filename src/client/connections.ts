@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
+import { formatHostPort } from '../config/host-port.js';
 import { Relay, type RelayResult } from '../relay/relay.js';
 import type { ConnectionInfo, ConnectionSettings, Route, TunnelEvents, TunnelStats, TunnelWarning } from './connection-types.js';
 import { usedWarmSocket } from './warm/connector.js';
@@ -45,10 +46,6 @@ function tunnelsOpen(n: number): string {
   return n === 1 ? '1 tunnel is open' : `${n} tunnels are open`;
 }
 
-export function formatHostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
 /** The listener a socket came in on; a socket reset before it was accepted knows only its server. */
 function localOf(socket: Socket): string {
   if (socket.localAddress !== undefined) return formatHostPort(socket.localAddress, socket.localPort ?? 0);
@@ -89,10 +86,6 @@ export class ConnectionSet {
         for (const c of this.connections) c.relay?.keepaliveTick();
       }, this.settings.keepaliveMs).unref();
     }
-  }
-
-  get isClosing(): boolean {
-    return this.closing !== undefined;
   }
 
   warn(code: string, message: string): void {

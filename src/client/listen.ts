@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import type { PortMapping } from '../config/port-spec.js';
+import { formatHostPort } from '../config/host-port.js';
 
 export interface BoundListener {
   server: Server;
@@ -39,7 +40,7 @@ function listenOn(address: string, port: number, onConnection: (socket: Socket) 
 }
 
 function listenError(address: string, port: number, mapping: PortMapping, err: NodeJS.ErrnoException): TunnelError {
-  const shown = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  const shown = formatHostPort(address, port);
   const why =
     err.code === 'EADDRINUSE' ? 'the port is already in use'
     : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ErrorCodes, TunnelError, usageError } from '../errors.js';
 import { parseBindAddress, parsePortSpec, parsePortSpecs, type PortMapping } from '../config/port-spec.js';
+import { formatHostPort } from '../config/host-port.js';
 import { isLoopbackHost } from '../config/proxy-url.js';
 import { FrontEnd } from './front-end.js';
 import { bindMapping, closeListeners, type BoundListener } from './listen.js';
@@ -8,7 +9,7 @@ import type { TunnelOptions } from './options.js';
 import type { Upgrader } from './upgrader.js';
 import { checkUpgraderOptions, prepareUpgrader } from './prepare.js';
 import type { RetryInfo } from './connect.js';
-import { closeUnused, formatHostPort, type Route, type TunnelEvents, type TunnelStats, type TunnelWarning } from './connections.js';
+import { closeUnused, type Route, type TunnelEvents, type TunnelStats, type TunnelWarning } from './connections.js';
 
 export type { ConnectionInfo, ConnectionClose, TunnelWarning, TunnelStats, TunnelEvents } from './connections.js';
 

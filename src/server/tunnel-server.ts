@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { usageError } from '../errors.js';
 import { TUNNEL_PATH } from '../config/proxy-url.js';
+import { formatHostPort } from '../config/host-port.js';
 import { Relay, type RelayResult } from '../relay/relay.js';
 import { generateToken, makeAuthChecker } from './auth.js';
 import { replyJson } from './http-reply.js';
@@ -83,7 +84,7 @@ const TARGET_HOST = '127.0.0.1';
 
 function remoteOf(req: IncomingMessage): string {
   const { remoteAddress = '?', remotePort = 0 } = req.socket;
-  return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
+  return formatHostPort(remoteAddress, remotePort);
 }
 
 /** Printable ASCII without spaces: what a client can send after `Bearer `. */
