@@ -182,6 +182,12 @@ export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_00
     });
   const listening = await waitFor((ev) => ev.filter((e) => e.event === 'listening').length >= mappings && ev.filter((e) => e.event === 'listening'), timeoutMs, 'listening');
   const ports = listening.map((e) => e.addresses[0].port);
+  // stderr is another pipe: lines written before the listening event may be read after it. The
+  // startup lines end with "Press Ctrl-C to stop" (not with -q), so wait for that, boundedly.
+  if (!args.includes('-q') && !args.includes('--quiet')) {
+    const deadline = Date.now() + 3000;
+    while (!stderr.includes('Press Ctrl-C to stop') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+  }
   return {
     child,
     events,
