@@ -205,7 +205,8 @@ test('lookup answers that are not a record: other statuses (exit 1 with the erro
       badurl: /sandbox_url that cannot be used.*clear text/,
     };
     for (const [name, pattern] of Object.entries(expect)) {
-      const r = await runCli([name, '5432'], { env });
+      // --connect-timeout 1: the busy answers (500, 429) are asked again for that long, then reported.
+      const r = await runCli(['--connect-timeout', '1', name, '5432'], { env });
       assert.equal(r.code, 1, `${name}: ${r.stderr}`);
       assert.match(r.stderr, pattern, name);
       assert.doesNotMatch(r.stderr, /\x1b|at .*\.js/, 'no escape sequences, no stack traces');

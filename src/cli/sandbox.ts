@@ -15,7 +15,8 @@ const PROXY_FROM = {
 /** Progress of the lookup: the spinner's text on a terminal, a line otherwise. */
 export function reportStatus(out: Output, event: SandboxStatusEvent): void {
   if (event.phase === 'note') out.verbose(event.message);
-  else if (event.phase === 'lookup') out.updateSpinner(event.message);
+  // Retries are the spinner's text on a terminal, and -v lines otherwise, as for the tunnels' own.
+  else if (event.phase === 'lookup' || event.phase === 'retry') out.updateSpinner(event.message);
   else out.progress(event.message);
 }
 

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
-import { backoffDelay, sleep } from './backoff.js';
+import { backoffDelay, sleep } from '../backoff.js';
 import { networkError, statusError, type UpgradeContext } from './upgrade-error.js';
 import { markWarm, type Connector } from './warm/connector.js';
 

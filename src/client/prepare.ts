@@ -31,7 +31,7 @@ export async function prepareUpgrader(options: UpgraderOptions): Promise<Upgrade
   const lookupBase = resolved.lookupBase;
   const watch =
     resolved.lookedUp && lookupBase !== undefined
-      ? new SandboxWatch({ ...resolved, lookupBase }, { credentials: options.credentials, agent: options.lookupAgent, resume: options.resume === true, waitMs, onStatus: options.onSandboxStatus })
+      ? new SandboxWatch({ ...resolved, lookupBase }, { credentials: options.credentials, agent: options.lookupAgent, resume: options.resume === true, waitMs, requestTimeoutMs: options.connectTimeoutMs, onStatus: options.onSandboxStatus })
       : undefined;
   return new Upgrader(options, resolved, watch);
 }

@@ -7,13 +7,14 @@ import { SandboxApi } from './api.js';
 import { LOCAL_PROXY_URL, checkLookupBase, deriveLookupBase, isLocalApiUrl } from './lookup-base.js';
 import type { SandboxRecord } from './record.js';
 import { peerText } from './record.js';
+import { askPatiently } from './patience.js';
 import { untilRunning } from './wait.js';
 
 export interface SandboxStatusEvent {
   /** The sandbox as the caller named it. */
   sandbox: string;
-  /** lookup: asking the control plane; waiting: not running yet; resuming: resume requested; note: worth a -v line. */
-  phase: 'lookup' | 'waiting' | 'resuming' | 'note';
+  /** lookup: asking the control plane; retry: asking again after a busy answer or a failed poll; waiting: not running yet; resuming: resume requested; note: worth a -v line. */
+  phase: 'lookup' | 'retry' | 'waiting' | 'resuming' | 'note';
   status?: string;
   /** One line for a person. */
   message: string;
@@ -34,7 +35,7 @@ export interface ResolveSandboxOptions {
   resume?: boolean;
   /** How long to wait for a pending (or resumed) sandbox to run. Default 120000. */
   waitMs?: number;
-  /** Deadline of each lookup request. Default 10000. */
+  /** Deadline of each lookup request, and how long busy answers (429, 500, 502-504) to the first one are retried. Default 10000. */
   requestTimeoutMs?: number;
   /** Agent for the lookup requests (e.g. an HTTP CONNECT proxy agent). */
   agent?: Agent;
@@ -67,11 +68,21 @@ export interface ResolvedSandbox {
 export const DEFAULT_SANDBOX_WAIT_MS = 120_000;
 
 /** The lookup settings carried by tunnel options (where the lookup's agent is `lookupAgent`). */
-export type LookupSettings = Pick<ResolveSandboxOptions, 'credentials' | 'apiUrl' | 'sandboxApiUrl' | 'proxyUrl' | 'allowInsecure' | 'resume'> & { lookupAgent?: Agent };
+export type LookupSettings = Pick<ResolveSandboxOptions, 'credentials' | 'apiUrl' | 'sandboxApiUrl' | 'proxyUrl' | 'allowInsecure' | 'resume'> & { lookupAgent?: Agent; connectTimeoutMs?: number };
 
 /** The resolveSandbox() options that tunnel options imply (sandbox, wait and callbacks aside). */
 export function lookupOptionsOf(o: LookupSettings): Omit<ResolveSandboxOptions, 'sandbox'> {
-  return { credentials: o.credentials, apiUrl: o.apiUrl, sandboxApiUrl: o.sandboxApiUrl, proxyUrl: o.proxyUrl, allowInsecure: o.allowInsecure, resume: o.resume, agent: o.lookupAgent };
+  return {
+    credentials: o.credentials,
+    apiUrl: o.apiUrl,
+    sandboxApiUrl: o.sandboxApiUrl,
+    proxyUrl: o.proxyUrl,
+    allowInsecure: o.allowInsecure,
+    resume: o.resume,
+    agent: o.lookupAgent,
+    // The connect timeout bounds the lookup as it bounds each tunnel's opening.
+    ...(o.connectTimeoutMs !== undefined ? { requestTimeoutMs: o.connectTimeoutMs } : {}),
+  };
 }
 
 /** The lookup base to use, or undefined when there is no lookup; validated before the token goes there. */
@@ -136,9 +147,15 @@ export async function resolveSandbox(options: ResolveSandboxOptions): Promise<Re
     if (options.proxyUrl !== undefined) return { requested, id: requested, status: 'unknown', proxyUrl: options.proxyUrl, proxyUrlSource: 'explicit', lookedUp: false };
     return { requested, id: requested, status: 'unknown', proxyUrl: LOCAL_PROXY_URL, proxyUrlSource: 'local', lookedUp: false };
   }
-  const api = new SandboxApi({ base, credentials: options.credentials, agent: options.agent, timeoutMs: options.requestTimeoutMs ?? 10_000 });
+  const timeoutMs = options.requestTimeoutMs ?? 10_000;
+  const api = new SandboxApi({ base, credentials: options.credentials, agent: options.agent, timeoutMs });
   say({ phase: 'lookup', message: `Looking up sandbox ${requested} at ${api.host}` });
-  const record = await untilRunning(api, requested, await api.get(requested, options.signal), {
+  const first = await askPatiently(() => api.get(requested, options.signal), {
+    budgetMs: timeoutMs,
+    signal: options.signal,
+    onRetry: (attempt, error) => say({ phase: 'retry', message: `${error.message}; asking again (attempt ${attempt + 1})` }),
+  });
+  const record = await untilRunning(api, requested, first, {
     resume: options.resume === true,
     waitMs: options.waitMs ?? DEFAULT_SANDBOX_WAIT_MS,
     pollMs: options.pollMs ?? 1000,

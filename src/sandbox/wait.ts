@@ -1,5 +1,7 @@
+import { sleep } from '../backoff.js';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import type { SandboxApi } from './api.js';
+import { isPassingFailure } from './patience.js';
 import { peerText, type SandboxRecord } from './record.js';
 import type { SandboxStatusEvent } from './resolve.js';
 
@@ -9,21 +11,6 @@ export interface WaitOptions {
   pollMs: number;
   signal?: AbortSignal;
   say: (e: Omit<SandboxStatusEvent, 'sandbox'>) => void;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** The line for a sandbox that will not run by itself. */
@@ -40,31 +27,53 @@ export function notRunningError(name: string, record: SandboxRecord, tense: 'is'
 
 /**
  * Polls the record about once a second until the sandbox runs: a pending sandbox starts by itself,
- * a suspended one is resumed only when asked, a terminated one never comes back.
+ * a suspended one is resumed only when asked, a terminated one never comes back. A control plane
+ * that is busy or briefly out of reach is asked again at the next poll, until the wait runs out.
  */
 export async function untilRunning(api: SandboxApi, name: string, first: SandboxRecord, o: WaitOptions): Promise<SandboxRecord> {
   const deadline = Date.now() + o.waitMs;
   let record = first;
+  let resumeAsked = false;
   let resumed = false;
   let lastSaid = '';
+  /** The failure of the last request, while requests fail; said once per streak. */
+  let failing: TunnelError | undefined;
+  const survive = (err: unknown): void => {
+    if (!isPassingFailure(err)) throw err;
+    if (!failing) o.say({ phase: 'retry', status: record.status, message: `${err.message}; asking again while waiting` });
+    failing = err;
+  };
   for (;;) {
     if (record.status === 'running') return record;
     if (record.status === 'terminated') throw notRunningError(name, record);
     if (record.status === 'suspended') {
       if (!o.resume) throw notRunningError(name, record);
       if (!resumed) {
-        o.say({ phase: 'resuming', status: record.status, message: `Resuming sandbox ${name}…` });
-        await api.resume(record.id, o.signal);
-        resumed = true;
+        if (!resumeAsked) o.say({ phase: 'resuming', status: record.status, message: `Resuming sandbox ${name}…` });
+        resumeAsked = true;
+        try {
+          await api.resume(record.id, o.signal);
+          resumed = true;
+          failing = undefined;
+        } catch (err) {
+          survive(err);
+        }
       }
     } else if (record.status !== lastSaid) {
       o.say({ phase: 'waiting', status: record.status, message: `Sandbox ${name} is ${peerText(record.status, 40)}; waiting for it to run…` });
     }
     lastSaid = record.status;
     if (Date.now() + o.pollMs > deadline) {
-      throw new TunnelError(ErrorCodes.SANDBOX_NOT_RUNNING, `Sandbox ${name} is still ${peerText(record.status, 40)} after ${Math.round(o.waitMs / 100) / 10} s; wait longer with --wait SECONDS`);
+      throw failing ?? new TunnelError(ErrorCodes.SANDBOX_NOT_RUNNING, `Sandbox ${name} is still ${peerText(record.status, 40)} after ${Math.round(o.waitMs / 100) / 10} s; wait longer with --wait SECONDS`);
     }
     await sleep(o.pollMs, o.signal);
-    record = await api.get(record.id, o.signal);
+    try {
+      record = await api.get(record.id, o.signal);
+      // Back from a failure streak: say again what we wait for (the retry line replaced it).
+      if (failing) lastSaid = '';
+      failing = undefined;
+    } catch (err) {
+      survive(err);
+    }
   }
 }
