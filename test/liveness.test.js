@@ -13,6 +13,24 @@ const MiB = 1024 * 1024;
 const PAUSE_MS = 5000; // five keepalive intervals with --keepalive 1
 const DATA = randomBytes(24 * MiB);
 
+/**
+ * Runs `fn(cli)` with a forwarder to `target` through a reference server process, keepalive 1 s on
+ * both sides; then checks that neither side declared the other dead, and no error was reported.
+ */
+async function throughSlowTunnel(target, extraArgs, fn) {
+  const server = await startServerProcess(0, ['--keepalive', '1']);
+  const cli = await startCli(['--no-check', '--keepalive', '1', ...extraArgs, '--proxy-url', server.url, 'sbx-slow', `:${target.port}`]);
+  try {
+    await fn(cli);
+    assert.ok(!cli.events.some((e) => e.event === 'error'), JSON.stringify(cli.events.filter((e) => e.event === 'error')));
+  } finally {
+    const r = await cli.stop();
+    await killChild(server.child);
+    await target.close();
+    assert.doesNotMatch(r.stderr, /stopped answering/);
+  }
+}
+
 test('a sandbox program that stops reading for 5 s (keepalive 1 s on both sides) is not declared dead', async () => {
   const digests = [];
   const target = await startService((s) => {
@@ -25,29 +43,19 @@ test('a sandbox program that stops reading for 5 s (keepalive 1 s on both sides)
       s.end();
     });
   });
-  const server = await startServerProcess(0, ['--keepalive', '1']);
-  const cli = await startCli(['--no-check', '--keepalive', '1', '--linger', '0.2', '--proxy-url', server.url, 'sbx-slow', `:${target.port}`]);
-  try {
+  await throughSlowTunnel(target, ['--linger', '0.2'], async (cli) => {
     const socket = net.connect(cli.port, '127.0.0.1');
     socket.on('error', () => {});
     socket.resume();
     socket.end(DATA);
     await eventually(() => digests.length === 1, { timeoutMs: 30_000, what: `the target to read everything; stderr:\n${cli.stderr()}` });
     assert.equal(digests[0], sha256(DATA));
-    assert.ok(!cli.events.some((e) => e.event === 'error'), JSON.stringify(cli.events.filter((e) => e.event === 'error')));
-  } finally {
-    const r = await cli.stop();
-    await killChild(server.child);
-    await target.close();
-    assert.doesNotMatch(r.stderr, /stopped answering/);
-  }
+  });
 });
 
 test('a local program that stops reading for 5 s (keepalive 1 s on both sides) is not declared dead', async () => {
   const target = await startService((s) => s.end(DATA));
-  const server = await startServerProcess(0, ['--keepalive', '1']);
-  const cli = await startCli(['--no-check', '--keepalive', '1', '--proxy-url', server.url, 'sbx-slow', `:${target.port}`]);
-  try {
+  await throughSlowTunnel(target, [], async (cli) => {
     const socket = net.connect(cli.port, '127.0.0.1');
     const chunks = [];
     socket.on('data', (d) => chunks.push(d));
@@ -55,13 +63,7 @@ test('a local program that stops reading for 5 s (keepalive 1 s on both sides) i
     setTimeout(() => socket.resume(), PAUSE_MS);
     await within(once(socket, 'end'), 30_000, `the download to end; stderr:\n${cli.stderr()}`);
     assert.equal(sha256(Buffer.concat(chunks)), sha256(DATA));
-    assert.ok(!cli.events.some((e) => e.event === 'error'), JSON.stringify(cli.events.filter((e) => e.event === 'error')));
-  } finally {
-    const r = await cli.stop();
-    await killChild(server.child);
-    await target.close();
-    assert.doesNotMatch(r.stderr, /stopped answering/);
-  }
+  });
 });
 
 test('tl-tunnel-server --keepalive drops a client that vanished, and resets its target socket', async () => {

@@ -27,6 +27,18 @@ async function controlPlane(records, options = {}) {
   return { server, control, upgrades, env: { TENSORLAKE_SANDBOX_API_URL: server.url } };
 }
 
+/** Runs `fn({ echo, cp })` with an echo service and a control plane over `records`, both closed afterwards. */
+async function withEchoAndControlPlane(records, fn) {
+  const echo = await startEcho();
+  const cp = await controlPlane(records);
+  try {
+    return await fn({ echo, cp });
+  } finally {
+    await cp.server.close();
+    await echo.close();
+  }
+}
+
 /** A connection the CLI is expected to cut: resolves when it closes, however it closes. */
 function cutConnection(port) {
   return new Promise((resolve) => {
@@ -41,10 +53,8 @@ async function post(url) {
   assert.equal(res.status, 200, await res.text());
 }
 
-test('a running sandbox by name: canonical id, routing hint and the loopback Host on every upgrade', async () => {
-  const echo = await startEcho();
-  const cp = await controlPlane([record()]);
-  try {
+test('a running sandbox by name: canonical id, routing hint and the loopback Host on every upgrade', () =>
+  withEchoAndControlPlane([record()], async ({ echo, cp }) => {
     const cli = await startCli(['-v', 'my-db', `:${echo.port}`], { env: cp.env });
     const data = randomBytes(20_000);
     assert.deepEqual(await echoRoundTrip(cli.port, data), data);
@@ -68,40 +78,24 @@ test('a running sandbox by name: canonical id, routing hint and the loopback Hos
     assert.match(r.stderr, /from the sandbox record's sandbox_url/);
     const ev = r.events.find((e) => e.event === 'sandbox');
     assert.deepEqual({ ...ev, time: undefined }, { event: 'sandbox', time: undefined, sandbox: 'my-db', id: ID, status: 'running', proxyUrl: cp.server.url });
-  } finally {
-    await cp.server.close();
-    await echo.close();
-  }
-});
+  }));
 
-test('pending: waits (a line when stderr is not a terminal) until the sandbox runs, then forwards', async () => {
-  const echo = await startEcho();
-  const cp = await controlPlane([record({ status: 'pending', transitions: [{ after_ms: 1200, status: 'running' }] })]);
-  try {
+test('pending: waits (a line when stderr is not a terminal) until the sandbox runs, then forwards', () =>
+  withEchoAndControlPlane([record({ status: 'pending', transitions: [{ after_ms: 1200, status: 'running' }] })], async ({ echo, cp }) => {
     const cli = await startCli(['my-db', `:${echo.port}`], { env: cp.env });
     assert.match(cli.stderr(), /Sandbox my-db is pending; waiting for it to run/);
     assert.ok(cp.control.length >= 2, 'polled the record');
     const data = randomBytes(1000);
     assert.deepEqual(await echoRoundTrip(cli.port, data), data);
     assert.equal((await cli.stop()).code, 0);
-  } finally {
-    await cp.server.close();
-    await echo.close();
-  }
-});
+  }));
 
-test('any other status (snapshotting) is waited for like pending', async () => {
-  const echo = await startEcho();
-  const cp = await controlPlane([record({ status: 'snapshotting', transitions: [{ after_ms: 300, status: 'running' }] })]);
-  try {
+test('any other status (snapshotting) is waited for like pending', () =>
+  withEchoAndControlPlane([record({ status: 'snapshotting', transitions: [{ after_ms: 300, status: 'running' }] })], async ({ echo, cp }) => {
     const cli = await startCli(['my-db', `:${echo.port}`], { env: cp.env });
     assert.match(cli.stderr(), /is snapshotting; waiting/);
     assert.equal((await cli.stop()).code, 0);
-  } finally {
-    await cp.server.close();
-    await echo.close();
-  }
-});
+  }));
 
 test('pending for longer than --wait: exit 4 saying how long it waited', async () => {
   const cp = await controlPlane([record({ status: 'pending' })]);
@@ -114,10 +108,8 @@ test('pending for longer than --wait: exit 4 saying how long it waited', async (
   }
 });
 
-test('suspended: exit 4 with the hint; --resume resumes it, waits, and forwards', async () => {
-  const echo = await startEcho();
-  const cp = await controlPlane([record({ status: 'suspended', resume_ms: 600 })]);
-  try {
+test('suspended: exit 4 with the hint; --resume resumes it, waits, and forwards', () =>
+  withEchoAndControlPlane([record({ status: 'suspended', resume_ms: 600 })], async ({ echo, cp }) => {
     const refused = await runCli(['my-db', '5432'], { env: cp.env });
     assert.equal(refused.code, 4, refused.stderr);
     assert.match(refused.stderr, /^error Sandbox my-db is suspended; run again with --resume \(or: tl sbx resume my-db\)$/m);
@@ -129,11 +121,7 @@ test('suspended: exit 4 with the hint; --resume resumes it, waits, and forwards'
     const data = randomBytes(1000);
     assert.deepEqual(await echoRoundTrip(cli.port, data), data);
     assert.equal((await cli.stop()).code, 0);
-  } finally {
-    await cp.server.close();
-    await echo.close();
-  }
-});
+  }));
 
 test('terminated: exit 4 naming the termination reason, even with --resume', async () => {
   const cp = await controlPlane([record({ status: 'terminated', termination_reason: 'OutOfMemory' })]);
