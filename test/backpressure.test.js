@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startServer, startCli, eventually, randomBytes } from './helpers/index.js';
+import { startServer, startCli, eventually, randomBytes, stopCleanly } from './helpers/index.js';
 import { startService, within } from './helpers/faults.js';
 
 const MiB = 1024 * 1024;
@@ -86,10 +86,7 @@ test('backpressure: a paused local reader stalls the remote producer (and keepal
     assert.equal(read + rest, TOTAL);
     assert.ok(!cli.events.some((e) => e.event === 'error'), JSON.stringify(cli.events.filter((e) => e.event === 'error')));
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await server.close();
-    await service.close();
+    await stopCleanly(cli, server, service);
   }
 });
 
@@ -113,9 +110,6 @@ test('backpressure: a remote that does not read stalls a fast local writer', asy
     const got = await within(drain(target), 60_000, 'the rest of the transfer');
     assert.equal(got, TOTAL);
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await server.close();
-    await service.close();
+    await stopCleanly(cli, server, service);
   }
 });

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { CANARY_KEY, startEcho, startServer, startCli, echoRoundTrip, eventually, randomBytes, sha256 } from './helpers/index.js';
+import { CANARY_KEY, startEcho, startServer, startCli, echoRoundTrip, eventually, randomBytes, sha256, stopCleanly } from './helpers/index.js';
 import { openTunnel } from '../dist/index.js';
 import { startServerProcess, killChild, startFlow, within, startBlackhole, closed, stderrLine } from './helpers/faults.js';
 import { startRedis } from './helpers/services.js';
@@ -72,10 +72,7 @@ test('a local client that resets mid-transfer closes the WebSocket and the targe
     keep.socket.destroy();
     await eventually(() => echo.sockets.size === 0 && server.activeTunnels === 0, { timeoutMs: 10_000, what: 'all target sockets closed' });
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await server.close();
-    await echo.close();
+    await stopCleanly(cli, server, echo);
   }
 });
 
@@ -94,9 +91,7 @@ test('a blackholed server is torn down by keepalive with a clear line and the lo
     await stderrLine(cli, /✖ .*sbx-hole:5432: The tunnel stopped answering/);
     assert.equal(cli.child.exitCode, null, 'the CLI keeps running');
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await hole.close();
+    await stopCleanly(cli, hole);
   }
 });
 

@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
-import { startEcho, startServer, startCli, runCli, echoRoundTrip, eventually, randomBytes, sha256 } from './helpers/index.js';
+import { startEcho, startServer, startCli, runCli, echoRoundTrip, eventually, randomBytes, sha256, stopCleanly } from './helpers/index.js';
 import { startFlow, within, startBlackhole, startFlakyProxy, startService, closed, stderrLine } from './helpers/faults.js';
 
 const MiB = 1024 * 1024;
@@ -55,10 +55,7 @@ test('half-close: after the local client ends, data keeps arriving while the tun
     const close = await cli.waitFor((ev) => ev.find((e) => e.event === 'close'), 5000, 'close event');
     assert.equal(close.code, undefined, JSON.stringify(close));
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await server.close();
-    await service.close();
+    await stopCleanly(cli, server, service);
   }
 });
 
@@ -76,10 +73,7 @@ test('half-close: when the remote closes, the local socket ends without waiting 
     assert.equal(ended, true);
     assert.equal(data.toString(), 'last words\n');
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await server.close();
-    await service.close();
+    await stopCleanly(cli, server, service);
   }
 });
 
@@ -128,10 +122,7 @@ test('a remote close ends the local socket only after all its data is delivered,
     assert.equal(got.bytes, PAYLOAD);
     assert.equal(got.digest, sha256(payload));
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await server.close();
-    await service.close();
+    await stopCleanly(cli, server, service);
   }
 });
 
@@ -158,10 +149,7 @@ test('an upload followed by a half-close reaches a slow remote reader in full', 
     assert.equal(received.digest, sha256(payload));
     assert.equal(serverCloses.at(-1).closeCode, 1000);
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await server.close();
-    await service.close();
+    await stopCleanly(cli, server, service);
   }
 });
 
@@ -182,11 +170,7 @@ test('503 and 429 answers to the upgrade are retried inside --connect-timeout, e
     assert.match(retries[2], /answered 503 .*retry 3 in/);
     assert.ok(!cli.events.some((e) => e.event === 'error'), 'a retried upgrade is not an error');
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await flaky.close();
-    await server.close();
-    await echo.close();
+    await stopCleanly(cli, flaky, server, echo);
   }
 });
 
@@ -204,9 +188,7 @@ test('a 503 that never ends fails the connection with a clear error once --conne
     await stderrLine(cli, /✖ .*sbx-retry:5432: The sandbox proxy at 127\.0\.0\.1:\d+ answered 503 instead of opening the tunnel/);
     assert.equal(cli.child.exitCode, null, 'the CLI keeps listening');
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await flaky.close();
+    await stopCleanly(cli, flaky);
   }
 });
 
@@ -224,11 +206,7 @@ test('transient answers during the startup check are retried too, each retry sho
     const data = randomBytes(10_000);
     assert.equal(sha256(await echoRoundTrip(cli.port, data)), sha256(data));
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await flaky.close();
-    await server.close();
-    await echo.close();
+    await stopCleanly(cli, flaky, server, echo);
   }
 });
 
@@ -277,10 +255,7 @@ test('--max-connections 2 with 4 clients: the extras wait with a warning, and al
     await eventually(() => echo.sockets.size === 0, { timeoutMs: 10_000, what: 'all tunnels closed' });
     await cli.waitFor((ev) => ev.filter((e) => e.event === 'open').length === 4, 5000, 'four open events');
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await server.close();
-    await echo.close();
+    await stopCleanly(cli, server, echo);
   }
 });
 

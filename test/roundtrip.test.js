@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
 import { openTunnel } from '../dist/index.js';
-import { CANARY_KEY, echoRoundTrip, eventually, listen, randomBytes, sha256, startCli, startEcho, startServer } from './helpers/index.js';
+import { CANARY_KEY, echoRoundTrip, eventually, listen, randomBytes, sha256, startCli, startEcho, startServer, stopCleanly } from './helpers/index.js';
 
 const BIG = 64 * 1024 * 1024;
 const CONCURRENT = 50;
@@ -145,9 +145,6 @@ test('64 MiB each way through the built CLI as a child process', { timeout: 60_0
     assert.equal(closed.bytesSent, BIG);
     assert.equal(closed.code, undefined);
   } finally {
-    const r = await cli.stop();
-    assert.equal(r.code, 0, r.stderr);
-    await server.close();
-    await echo.close();
+    await stopCleanly(cli, server, echo);
   }
 });

@@ -203,6 +203,13 @@ export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_00
   };
 }
 
+/** The end of a forwarding test: the CLI, stopped, exits 0; then the servers it used close, in order. */
+export async function stopCleanly(cli, ...servers) {
+  const r = await cli.stop();
+  assert.equal(r.code, 0, r.stderr);
+  for (const server of servers) await server.close();
+}
+
 /** Connects to 127.0.0.1:port, sends `data`, half-closes, and returns everything received. */
 export async function exchange(port, data, { host = '127.0.0.1' } = {}) {
   const socket = net.connect(port, host);
