@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type WebSocket from 'ws';
-import { ErrorCodes, TunnelError, redact } from '../errors.js';
 
 /**
  * Calls `listener(code, reason)` as soon as the peer's close frame has been parsed, after every
@@ -20,15 +19,4 @@ export function onCloseFrame(ws: WebSocket, listener: (code: number, reason: Buf
     if (typeof code === 'number') listener(code, Buffer.isBuffer(reason) ? reason : Buffer.alloc(0));
   });
   return true;
-}
-
-/** The error for a close that was not a normal end: 1001 and 1006 say the stream was cut. */
-export function peerCloseError(code: number, reason: Buffer): TunnelError {
-  // Redacted before it is cut, so a secret echoed by the peer cannot survive as a fragment.
-  const text = reason.length > 0 ? `: ${redact(reason.toString('utf8')).slice(0, 120)}` : '';
-  if (code === 1006) return new TunnelError(ErrorCodes.REMOTE_CLOSED, 'The tunnel connection dropped without a close frame (1006)');
-  if (code === 1001) {
-    return new TunnelError(ErrorCodes.REMOTE_CLOSED, `The tunnel was closed by the peer with code 1001 (going away${text}) before the connection ended; it was cut, not completed`);
-  }
-  return new TunnelError(ErrorCodes.REMOTE_CLOSED, `The tunnel was closed by the peer with code ${code}${text}`);
 }

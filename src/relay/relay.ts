@@ -2,31 +2,18 @@ import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
-import { onCloseFrame, peerCloseError } from './close-frame.js';
+import { onCloseFrame } from './close-frame.js';
+import { NORMAL_CLOSES, peerCloseError, streamError, webSocketError } from './failures.js';
+import { DEFAULT_HIGH_WATER_MARK, IDLE_STOP_MS, LOW_QUEUED_WRITES, MAX_QUEUED_WRITES } from './limits.js';
 import { Liveness } from './liveness.js';
 import type { RelayOptions, RelayResult } from './relay-types.js';
 
 export type { RelayOptions, RelayResult } from './relay-types.js';
 
-export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 const SEND_OPTIONS = { binary: true } as const;
 // WebSocket.readyState values (RFC 6455 / WHATWG); spelled out so this module does not load ws.
 const CONNECTING = 0;
 const OPEN = 1;
-/**
- * Close codes after which the stream is ended gracefully (FIN): the peer's input ended and all its
- * data was sent. 1005 is a close frame without a code, which plain WebSocket servers send for a
- * normal end. Anything else (1001 "going away" included) may have cut data in flight: reset.
- */
-const NORMAL_CLOSES = new Set([1000, 1005]);
-/**
- * Writes waiting on either side before reading pauses, whatever their size: each queued write
- * costs memory of its own, so a flood of 1-byte frames must stop the reader as bytes would.
- */
-export const MAX_QUEUED_WRITES = 1024;
-const LOW_QUEUED_WRITES = MAX_QUEUED_WRITES >>> 2;
-/** A tunnel stopped after this long without a byte either way, nothing queued, was idle: not an error. */
-export const IDLE_STOP_MS = 1000;
 
 /**
  * Relays bytes between one WebSocket (binary frames) and one byte stream, both ways, with
@@ -273,8 +260,7 @@ export class Relay {
   }
 
   private readonly onStreamError = (err: NodeJS.ErrnoException): void => {
-    const code = err.code === 'ECONNRESET' || err.code === 'EPIPE' ? ErrorCodes.LOCAL_RESET : ErrorCodes.INTERNAL;
-    this.fail(new TunnelError(code, `The connection was reset (${err.code ?? err.message})`, { detail: err.message }));
+    this.fail(streamError(err));
   };
 
   private readonly onStreamClose = (): void => {
@@ -289,11 +275,7 @@ export class Relay {
 
   private readonly onWsError = (err: Error & { code?: string }): void => {
     if (this.error !== undefined) return;
-    const oversized = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
-    const protocol = err.code !== undefined && err.code.startsWith('WS_ERR_');
-    this.error = protocol
-      ? new TunnelError(ErrorCodes.PROTOCOL, oversized ? 'The peer sent a frame larger than the maximum payload' : `The peer broke the WebSocket protocol (${err.message})`, { detail: err.message })
-      : new TunnelError(ErrorCodes.REMOTE_CLOSED, `The tunnel connection failed (${err.code ?? err.message})`, { detail: err.message });
+    this.error = webSocketError(err);
     this.reason = this.error.message;
   };
 

@@ -1,0 +1,11 @@
+// The relay's numbers: when to pause a producer, and when a stop counts as idle.
+
+export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+/**
+ * Writes waiting on either side before reading pauses, whatever their size: each queued write
+ * costs memory of its own, so a flood of 1-byte frames must stop the reader as bytes would.
+ */
+export const MAX_QUEUED_WRITES = 1024;
+export const LOW_QUEUED_WRITES = MAX_QUEUED_WRITES >>> 2;
+/** A tunnel stopped after this long without a byte either way, nothing queued, was idle: not an error. */
+export const IDLE_STOP_MS = 1000;
