@@ -15,6 +15,8 @@ export interface SandboxApiOptions {
 }
 
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_OSSL|EPROTO)/;
+/** The control plane's "busy, ask again" answers: rate limits and the edge's gateway errors. */
+const BUSY = new Set([429, 500, 502, 503, 504]);
 
 function bodyError(text: string): string {
   try {
@@ -52,9 +54,9 @@ export class SandboxApi {
       const code = e.code ?? '';
       const details = { host: this.host, detail: e.message };
       if (code === 'ABORT_ERR') throw signal?.reason instanceof TunnelError ? signal.reason : new TunnelError(ErrorCodes.INTERNAL, 'aborted', details);
-      if (code === 'ETIMEDOUT') throw new TunnelError(ErrorCodes.TIMEOUT, `The sandbox API at ${this.host} did not answer in time`, details);
+      if (code === 'ETIMEDOUT') throw new TunnelError(ErrorCodes.TIMEOUT, `The sandbox API at ${this.host} did not answer in time`, { ...details, retryable: true });
       if (TLS_CODES.test(code)) throw new TunnelError(ErrorCodes.TLS, `TLS with the sandbox API at ${this.host} failed (${code}); for a private CA set NODE_EXTRA_CA_CERTS`, details);
-      throw new TunnelError(ErrorCodes.UNREACHABLE, `Cannot reach the sandbox API at ${this.host} (${code || e.message})`, details);
+      throw new TunnelError(ErrorCodes.UNREACHABLE, `Cannot reach the sandbox API at ${this.host} (${code || e.message})`, { ...details, retryable: true });
     }
   }
 
@@ -67,7 +69,7 @@ export class SandboxApi {
     if (status === 404) {
       return new TunnelError(ErrorCodes.SANDBOX_NOT_FOUND, `No sandbox named ${sandbox} in this project (404 from ${this.host})`, { status, host: this.host });
     }
-    return new TunnelError(ErrorCodes.LOOKUP, `${what} ${sandbox} at ${this.host} failed: HTTP ${status}${said}`, { status, host: this.host });
+    return new TunnelError(ErrorCodes.LOOKUP, `${what} ${sandbox} at ${this.host} failed: HTTP ${status}${said}`, { status, host: this.host, retryable: BUSY.has(status) });
   }
 
   /** GET <base>/sandboxes/<id-or-name>. */

@@ -1,20 +1,17 @@
 import { backoffDelay, sleep } from '../backoff.js';
 import { ErrorCodes, TunnelError } from '../errors.js';
 
-/** The control plane's "busy, ask again" answers: rate limits and the edge's gateway errors. */
-const BUSY = new Set([429, 500, 502, 503, 504]);
-
-/** Whether a lookup failed because the control plane was busy, which a later request may not be. */
+/** Whether a lookup failed because the control plane was busy (429, 5xx gateway answers), which a later request may not be. */
 export function isBusyAnswer(err: unknown): err is TunnelError {
-  return err instanceof TunnelError && err.code === ErrorCodes.LOOKUP && err.status !== undefined && BUSY.has(err.status);
+  return err instanceof TunnelError && err.code === ErrorCodes.LOOKUP && err.retryable;
 }
 
 /**
- * Whether a poll made while waiting failed only for now: busy, unreachable or slow. The user asked
- * to wait, so one bad answer in two minutes of polling must not end the wait.
+ * Whether a poll made while waiting failed only for now: busy, unreachable or slow (what SandboxApi
+ * marks retryable). The user asked to wait, so one bad answer in two minutes of polling must not end it.
  */
 export function isPassingFailure(err: unknown): err is TunnelError {
-  return isBusyAnswer(err) || (err instanceof TunnelError && (err.code === ErrorCodes.UNREACHABLE || err.code === ErrorCodes.TIMEOUT));
+  return err instanceof TunnelError && err.retryable;
 }
 
 export interface PatienceOptions {
