@@ -53,6 +53,16 @@ export function checkSandboxRecords(records: unknown): SandboxRecordInput[] {
   });
 }
 
+/** A path segment decoded, or undefined when it is not valid percent-encoded UTF-8 (`%ZZ`, `%C0`). */
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch (err) {
+    if (err instanceof URIError) return undefined;
+    throw err;
+  }
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -146,7 +156,12 @@ export class ControlPlane {
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const match = /^\/sandboxes\/([^/?#]+)(?:\/(resume|suspend))?\/?(?:\?.*)?$/.exec(req.url ?? '');
     if (!match) return false;
-    const s = this.find(decodeURIComponent(match[1] as string));
+    const idOrName = decodeSegment(match[1] as string);
+    if (idOrName === undefined) {
+      send(res, 400, { error: 'The sandbox in the path is not valid percent-encoding', code: 'BAD_REQUEST' });
+      return true;
+    }
+    const s = this.find(idOrName);
     const refusal = this.scopeRefusal(req, s);
     if (refusal !== undefined && refusal !== 'hidden') {
       send(res, refusal.status, { error: refusal.error, code: refusal.code });

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -129,13 +129,22 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
       : createHttpServer(serverOptions);
     this.wss = new WebSocketServerClass({ noServer: true, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
     this.http.on('request', (req, res) => {
-      if (this.controlPlane?.handle(req, res)) return void this.emit('control', req);
-      const tunnel = req.url?.startsWith(TUNNEL_PATH) === true;
-      const body = JSON.stringify(tunnel ? { error: 'WebSocket upgrade required', code: 'UPGRADE_REQUIRED' } : { error: 'Not found', code: 'NOT_FOUND' });
-      res.writeHead(tunnel ? 426 : 404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
-      res.end(body);
+      try {
+        this.onRequest(req, res);
+      } catch {
+        // A request this server did not foresee must cost that request only, never the process and
+        // every tunnel it carries.
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
+        res.end(JSON.stringify({ error: 'Internal error', code: 'INTERNAL' }));
+      }
     });
-    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      try {
+        this.onUpgrade(req, socket, head);
+      } catch {
+        this.reject(socket, req, 500, 'Internal error', 'INTERNAL');
+      }
+    });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') replyJson(socket, 408, 'Request headers took too long', 'REQUEST_TIMEOUT');
       else if (err.code === 'HPE_HEADER_OVERFLOW') replyJson(socket, 431, 'Request headers too large', 'HEADERS_TOO_LARGE');
@@ -180,6 +189,14 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
   private reject(socket: Duplex, req: IncomingMessage, status: number, error: string, code: string): void {
     this.emit('reject', { status, error, code, url: req.url ?? '', method: req.method ?? '', remote: remoteOf(req) });
     replyJson(socket, status, error, code);
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.controlPlane?.handle(req, res)) return void this.emit('control', req);
+    const tunnel = req.url?.startsWith(TUNNEL_PATH) === true;
+    const body = JSON.stringify(tunnel ? { error: 'WebSocket upgrade required', code: 'UPGRADE_REQUIRED' } : { error: 'Not found', code: 'NOT_FOUND' });
+    res.writeHead(tunnel ? 426 : 404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
