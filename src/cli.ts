@@ -9,6 +9,10 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // `completion <shell>`, never a sandbox named "completion": a port spec is never a bare word.
   const { completionMain } = await import('./cli/completion/index.js');
   completionMain(args[1] ?? '');
+} else if (args[0] === 'ps' || args[0] === 'stop' || args[0] === 'logs') {
+  // Lifecycle commands; a sandbox with one of these names is forwarded with `tl-tunnel -- stop 5432`.
+  const { lifecycleMain } = await import('./cli/lifecycle/commands.js');
+  await lifecycleMain(args[0], args.slice(1));
 } else {
   const { main } = await import('./cli/main.js');
   main();

@@ -44,6 +44,10 @@ export const ErrorCodes = {
   FD_LIMIT: 'TL_ERR_FD_LIMIT',
   /** The tunnel was stopped (Ctrl-C, SIGTERM, close(), a server stop) before its connection ended: cut, not completed. */
   INTERRUPTED: 'TL_ERR_INTERRUPTED',
+  /** The per-user control directory of running tunnels is unsafe or unusable (owner, mode, a link). */
+  CONTROL: 'TL_ERR_CONTROL',
+  /** `stop` or `logs` named no running tunnel. */
+  NO_SUCH_TUNNEL: 'TL_ERR_NO_SUCH_TUNNEL',
   /** Anything we did not foresee. */
   INTERNAL: 'TL_ERR_INTERNAL',
 } as const;

@@ -37,3 +37,10 @@ export { deriveLookupBase, isLocalApiUrl, DEFAULT_LOOKUP_BASE, LOCAL_PROXY_URL }
 export { TunnelError, ErrorCodes, isTunnelError, redact, redactStrict, registerSecret, sanitizeText, capText, quoteInput } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { VERSION } from './version.js';
+export { openControlEndpoint } from './control/endpoint.js';
+export type { ControlEndpointOptions, ControlEndpointHandle } from './control/endpoint.js';
+export { listTunnels, selectTunnels, stopTunnel, processAlive } from './control/registry.js';
+export type { RunningTunnel, TunnelListing } from './control/registry.js';
+export { controlDirectory, ensureControlDirectory } from './control/directory.js';
+export { newTunnelId } from './control/protocol.js';
+export type { TunnelStatus, ForwardInfo } from './control/protocol.js';

@@ -22,6 +22,8 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   [ErrorCodes.LOCAL_RESET]: 1,
   [ErrorCodes.FD_LIMIT]: 1,
   [ErrorCodes.INTERRUPTED]: 1,
+  [ErrorCodes.CONTROL]: 1,
+  [ErrorCodes.NO_SUCH_TUNNEL]: 7,
   [ErrorCodes.INTERNAL]: 1,
 };
 

@@ -6,6 +6,7 @@ import { announceProxy, openCliProxy, sumStats, sumTraffic } from './proxy-mode.
 import { untilStopSignal } from './signals.js';
 import { prepareSandbox, willLookUp } from './sandbox.js';
 import { selfLoopError } from './loop-guard.js';
+import { DETACH_ID_ENV, registerForward } from './lifecycle/register.js';
 
 /** How long Ctrl-C waits for tunnels to close before exiting anyway. */
 const STOP_GRACE_MS = 900;
@@ -49,12 +50,26 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
     return EXIT_INTERRUPTED;
   }
   const [handle, proxy] = first;
+  const handles = [handle, proxy].filter((h) => h !== undefined);
+  const total = {
+    get stats() {
+      return sumStats(handles.map((h) => h.stats));
+    },
+    traffic: () => sumTraffic(handles.map((h) => h.traffic())),
+  };
   if (handle) {
     const loop = selfLoopError(handle.addresses, options);
     if (loop !== undefined) {
       await Promise.all([handle.close(), proxy?.close()]);
       throw loop;
     }
+  }
+  // Known to `tl-tunnel ps` before the first line that says it listens: a script may ask at once.
+  const registration = await registerForward(handle, proxy, () => total.stats, config.sandbox, out).catch(async (err: unknown) => {
+    await Promise.all(handles.map((h) => h.close()));
+    throw err;
+  });
+  if (handle) {
     if (mapping) out.endSpinner(true, config.check ? `Sandbox ${handle.sandbox} is reachable` : undefined);
     for (const w of handle.warnings) out.warning(w);
     const byMapping = new Map<number, typeof handle.addresses[number][]>();
@@ -65,30 +80,28 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
     for (const w of proxy.warnings) out.warning(w);
     announceProxy(out, proxy);
   }
-  out.info('Press Ctrl-C to stop');
+  const detachId = process.env[DETACH_ID_ENV];
+  out.info(detachId ? `Running in the background as tunnel ${detachId} (pid ${process.pid}); stop it with: tl-tunnel stop ${detachId}` : 'Press Ctrl-C to stop');
+  // The starter of a detached tunnel returns now, with everything said so far.
+  if (detachId) process.send?.({ type: 'ready' });
 
   // Events name the connection's own sandbox: in proxy mode each connection has its own.
-  const handles = [handle, proxy].filter((h) => h !== undefined);
   for (const h of handles) {
     h.on('warning', (w) => out.warning(w));
     h.on('open', (info) => out.open(info.sandbox, info));
     h.on('retry', (info) => out.retry(info.sandbox, info));
     h.on('close', (e) => out.close(e.sandbox, e));
   }
-  const total = {
-    get stats() {
-      return sumStats(handles.map((h) => h.stats));
-    },
-    traffic: () => sumTraffic(handles.map((h) => h.traffic())),
-  };
   out.startStatus(total);
 
-  const signal = await stopped;
+  const signal = await Promise.race([stopped, registration.stopRequested]);
   out.interrupted(signal);
+  if (signal === 'stop') out.info('Stopping: asked by tl-tunnel stop');
   const active = total.stats.active;
   out.verbose(`${signal}: closing ${active} tunnel${active === 1 ? '' : 's'}`);
   await Promise.race([Promise.all(handles.map((h) => h.close())), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref())]);
   out.stopped(total.stats);
+  await registration.close();
   return 0;
 }
 

@@ -17,6 +17,7 @@ import { Output } from './output.js';
 import { parseArgs, type CliConfig } from './program.js';
 import { registerCliSecrets } from './secrets.js';
 import { guardStdStreams, isOpen } from './std-streams.js';
+import { DETACH_ID_ENV } from './lifecycle/register.js';
 
 function outputFor(config?: Partial<Pick<CliConfig, 'json' | 'quiet' | 'verbose' | 'status'>>): Output {
   const tty = process.stderr.isTTY === true;
@@ -72,6 +73,7 @@ async function run(argv: string[]): Promise<number> {
       prewarm: config.prewarm,
     };
     if (config.stdio) return await (await import('./stdio.js')).runStdio(config, options, out);
+    if (config.detach && process.env[DETACH_ID_ENV] === undefined) return await (await import('./lifecycle/detach.js')).runDetached(argv, config, out);
     return await (await import('./forward.js')).runForward(config, options, out);
   } catch (err) {
     return fail(err, out, config.verbose);

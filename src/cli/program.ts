@@ -32,6 +32,8 @@ export interface CliConfig {
   proxyListen?: { address?: string; port: number };
   /** The live status line on a terminal (--no-status turns it off). */
   status: boolean;
+  /** -d / --detach: run in the background once listening. */
+  detach: boolean;
 }
 
 /** What parsing ended in: a config to run, or help/version already printed. */
@@ -212,6 +214,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--wait [seconds]', `retry while nothing listens on the port yet (bare: ${DEFAULT_WAIT_SECONDS} s; --wait=SECONDS is never ambiguous); also bounds the wait for a pending sandbox (default 120 s)`).argParser(seconds('--wait', { zero: false, max: 86_400 })))
     .addOption(new Option('-D, --proxy-port <[address:]port>', 'also listen on one port that speaks SOCKS5 and HTTP proxying into any sandbox (loopback unless an address is given)').argParser(proxyListen))
     .option('--stdio', 'relay stdin/stdout over one tunnel (SSH ProxyCommand); takes one remote port')
+    .option('-d, --detach', 'run in the background once listening; print its id (see tl-tunnel ps, stop, logs)')
     .option('--json', 'one JSON event per line on stdout')
     .option('-v, --verbose', 'one line per connection, retries and details')
     .option('-q, --quiet', 'errors and the Forwarding lines only')
@@ -257,6 +260,7 @@ export function parseArgs(argv: string[]): ParseResult {
   } else if (o.stdio) {
     throw new TunnelError(ErrorCodes.USAGE, 'Use either --stdio or -D/--proxy-port, not both');
   }
+  if (o.detach && o.stdio) throw new TunnelError(ErrorCodes.USAGE, 'Use either --stdio or --detach, not both: --stdio relays this process\'s own stdin and stdout');
   if (o.verbose && o.quiet) throw new TunnelError(ErrorCodes.USAGE, 'Use either --verbose or --quiet, not both');
   // With --stdio, stdout carries the tunnel's bytes: JSON events there would corrupt them.
   if (o.stdio && o.json) throw new TunnelError(ErrorCodes.USAGE, 'Use either --stdio or --json, not both: with --stdio, stdout carries the data');
@@ -290,6 +294,7 @@ export function parseArgs(argv: string[]): ParseResult {
       stdio: o.stdio === true,
       ...(o.proxyPort === undefined ? {} : { proxyListen: o.proxyPort as { address?: string; port: number } }),
       status: o.status !== false,
+      detach: o.detach === true,
     },
   };
 }

@@ -7,6 +7,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { after } from 'node:test';
 import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createTunnelServer } from '../../dist/index.js';
@@ -70,9 +71,14 @@ export function startServer(options = {}) {
 const NO_HOME = `/nonexistent-home-${process.pid}`;
 after(() => rmSync(NO_HOME, { recursive: true, force: true }));
 
+// Running tunnels register in a control directory: one per test process, so that `tl-tunnel ps` in
+// one file never sees (or stops) another file's tunnels.
+export const RUNTIME_DIR = path.join(tmpdir(), `tl-test-runtime-${process.pid}`);
+after(() => rmSync(RUNTIME_DIR, { recursive: true, force: true }));
+
 /** Environment for CLI children: the canary key, no colours, nothing inherited that changes behaviour. */
 export function cliEnv(extra = {}) {
-  const env = { ...process.env, TENSORLAKE_API_KEY: CANARY_KEY, NO_COLOR: '1', HOME: process.env.TL_TEST_HOME ?? NO_HOME };
+  const env = { ...process.env, TENSORLAKE_API_KEY: CANARY_KEY, NO_COLOR: '1', HOME: process.env.TL_TEST_HOME ?? NO_HOME, TL_TUNNEL_RUNTIME_DIR: RUNTIME_DIR };
   for (const name of ['TENSORLAKE_PAT', 'TENSORLAKE_SANDBOX_PROXY_URL', 'TENSORLAKE_API_URL', 'TENSORLAKE_SANDBOX_API_URL', 'TENSORLAKE_ORGANIZATION_ID', 'TENSORLAKE_PROJECT_ID', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy', 'FORCE_COLOR']) delete env[name];
   return { ...env, ...extra };
 }
