@@ -62,7 +62,10 @@ test('HTTP: CONNECT host:port, absolute-form rewritten to origin-form with Host 
   const bare = parseHttpProxyRequest(Buffer.from('GET http://my-app HTTP/1.0\r\n\r\n'));
   assert.deepEqual([bare.port, bare.head.toString()], [80, 'GET / HTTP/1.0\r\nHost: my-app\r\nConnection: close\r\n\r\n']);
   const post = parseHttpProxyRequest(Buffer.from('POST http://a:1/ HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET http://a:1/ HTTP/1.1\r\n\r\n'));
-  assert.equal(post.bodyBytes, 3, 'the body is kept, the pipelined request after it is not');
+  assert.deepEqual(post.body, { kind: 'length', length: 3 }, 'the body is framed by its length');
+  const chunked = parseHttpProxyRequest(Buffer.from('POST http://a:1/ HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n'));
+  assert.deepEqual(chunked.body, { kind: 'chunked' });
+  assert.match(chunked.head.toString(), /\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n$/);
   const ws = parseHttpProxyRequest(Buffer.from('GET http://a:1/ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
   assert.match(ws.head.toString(), /Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n$/);
 });
@@ -78,6 +81,9 @@ test('HTTP: malformed or unsupported requests get an error reply naming the prob
     ['GET http://a:1/ HTTP/1.1\r\nX: 1\r\n folded\r\n\r\n', 400, /header/],
     ['POST http://a:1/ HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n', 400, /Conflicting/],
     ['POST http://a:1/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 400, /Conflicting/],
+    ['POST http://a:1/ HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 400, /Only Transfer-Encoding: chunked/],
+    ['POST http://a:1/ HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n', 400, /Only Transfer-Encoding: chunked/],
+    ['POST http://a:1/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', 400, /Only Transfer-Encoding: chunked/],
     ['GET  http://a:1/ HTTP/1.1\r\n\r\n', 400, /request line/],
   ];
   for (const [text, status, reason] of cases) {
@@ -219,4 +225,48 @@ test('fuzz: destinationFor never throws and only ever names a valid label', () =
     }),
     { numRuns: 5000 },
   );
+});
+
+test('fuzz: whatever the chunking, exactly one request (head and framed body) crosses, and nothing after it', async () => {
+  const { HttpExchange } = await import('../dist/proxy/http-exchange.js');
+  const chunkedBody = fc.array(fc.uint8Array({ minLength: 1, maxLength: 40 }), { maxLength: 5 }).map((parts) => {
+    const encoded = parts.map((p) => Buffer.concat([Buffer.from(`${p.length.toString(16)}\r\n`), Buffer.from(p), Buffer.from('\r\n')]));
+    return Buffer.concat([...encoded, Buffer.from('0\r\nX-T: 1\r\n\r\n')]);
+  });
+  const request = fc.oneof(
+    fc.constant({ body: { kind: 'none' }, bytes: Buffer.alloc(0) }),
+    fc.uint8Array({ maxLength: 100 }).map((a) => ({ body: { kind: 'length', length: a.length }, bytes: Buffer.from(a) })),
+    chunkedBody.map((bytes) => ({ body: { kind: 'chunked' }, bytes })),
+  );
+  fc.assert(
+    fc.property(request, fc.uint8Array({ maxLength: 60 }), fc.array(fc.nat(), { maxLength: 6 }), (req, after, cuts) => {
+      const head = Buffer.from('POST /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+      const exchange = new HttpExchange({ headBytes: head.length, body: req.body, upgrade: false });
+      const stream = Buffer.concat([head, req.bytes, Buffer.from('GET http://other/ HTTP/1.1\r\n\r\n'), Buffer.from(after)]);
+      const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((x, y) => x - y);
+      let at = 0;
+      const crossed = [];
+      for (const p of [...points, stream.length]) {
+        crossed.push(exchange.up(stream.subarray(at, p)));
+        at = p;
+      }
+      assert.deepEqual(Buffer.concat(crossed), Buffer.concat([head, req.bytes]));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('the answer head says Connection: close; interim answers pass; a 101 leaves the connection raw', async () => {
+  const { HttpExchange } = await import('../dist/proxy/http-exchange.js');
+  const plain = new HttpExchange({ headBytes: 0, body: { kind: 'none' }, upgrade: false });
+  const answer = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: keep-alive, X-A\r\nX-A: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok';
+  const out = Buffer.concat([...answer].map((ch) => plain.down(Buffer.from(ch, 'latin1')))).toString('latin1');
+  assert.equal(out, 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+  const upgrade = new HttpExchange({ headBytes: 3, body: { kind: 'none' }, upgrade: true });
+  assert.equal(upgrade.up(Buffer.from('GET')).toString(), 'GET');
+  assert.throws(() => upgrade.up(Buffer.from('early')), /before its upgrade was answered/);
+  const upgraded = new HttpExchange({ headBytes: 3, body: { kind: 'none' }, upgrade: true });
+  upgraded.up(Buffer.from('GET'));
+  assert.equal(upgraded.down(Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nframe')).toString(), 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nframe');
+  assert.equal(upgraded.up(Buffer.from('frames')).toString(), 'frames');
 });

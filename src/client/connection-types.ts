@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import type { TunnelError } from '../errors.js';
 import type { RetryInfo } from './connect.js';
+import type { StreamFilter } from '../relay/relay-types.js';
 
 export interface ConnectionInfo {
   /** Increasing id, unique within one tunnel handle. */
@@ -72,6 +73,8 @@ export interface Route {
    * reply). Returns true when it closes the socket itself (so the reply is not lost to a reset).
    */
   onFail?(socket: Socket, error: TunnelError): boolean | void;
+  /** Frames what crosses the tunnel (the -D HTTP proxy: one request and its answer). */
+  filter?: StreamFilter;
 }
 
 export interface ConnectionSettings {

@@ -208,6 +208,7 @@ export class ConnectionSet {
         const floodChecked = watchPingFlood(ws);
         conn.relay = new Relay(ws, socket, {
           lingerMs: this.settings.lingerMs,
+          ...(route.filter ? { filter: route.filter } : {}),
           onEnd: (result) => this.finish(conn, floodChecked(result), true),
         });
         this.events.emit('open', info);

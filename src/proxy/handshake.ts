@@ -2,6 +2,7 @@
 // and says where the connection goes and how to answer it; never throws on bad input.
 import type { Socket } from 'node:net';
 import { CONNECT_ESTABLISHED, httpReply, parseHttpProxyRequest } from './http-proxy.js';
+import type { BodyFraming, HttpExchangeInit } from './http-exchange.js';
 import { parseSocks4Request, parseSocks5Greeting, parseSocks5Request, socks4Reply, socks5Reply, Socks5, type Parse, type Target } from './socks.js';
 
 export type Protocol = 'socks5' | 'socks4' | 'http';
@@ -14,6 +15,8 @@ export interface Handshake extends Target {
   replay: Buffer;
   /** Answer for a refusal or failure: a protocol error reply. */
   reply: (socks5Code: number, httpStatus: number, message: string) => Buffer;
+  /** A plain-HTTP request (not CONNECT): what keeps it to its own tunnel. */
+  http?: HttpExchangeInit;
 }
 
 export type HandshakeResult = { kind: 'ok'; handshake: Handshake } | { kind: 'error'; reply: Buffer; message: string };
@@ -50,15 +53,18 @@ export function stepHandshake(buf: Buffer, state: { greeted: boolean }): { kind:
     state.greeted = true;
     return { kind: 'more', consumed: greeting.consumed, write: greeting.reply };
   }
-  const parsed: Parse<Target & { head?: Buffer; bodyBytes?: number; mode?: string }> =
+  const parsed: Parse<Target & { head?: Buffer; body?: BodyFraming; upgrade?: boolean; mode?: string }> =
     protocol === 'socks5' ? parseSocks5Request(buf) : protocol === 'socks4' ? parseSocks4Request(buf) : parseHttpProxyRequest(buf);
   if (parsed.kind === 'more') return { kind: 'more', consumed: 0 };
   if (parsed.kind === 'error') return parsed;
   const rest = buf.subarray(parsed.consumed);
   const forward = parsed.mode === 'forward';
   const success = protocol === 'socks5' ? SOCKS5_SUCCESS : protocol === 'socks4' ? socks4Reply(true) : forward ? Buffer.alloc(0) : CONNECT_ESTABLISHED;
-  const replay = forward ? Buffer.concat([parsed.head as Buffer, rest.subarray(0, parsed.bodyBytes)]) : Buffer.from(rest);
-  return { kind: 'ok', handshake: { protocol, host: parsed.host, port: parsed.port, success, replay, reply: replyFor(protocol) } };
+  // Everything read goes back in front of the stream; the exchange filter lets only this request cross.
+  const head = parsed.head ?? Buffer.alloc(0);
+  const replay = forward ? Buffer.concat([head, rest]) : Buffer.from(rest);
+  const http = forward ? { headBytes: head.length, body: parsed.body ?? { kind: 'none' as const }, upgrade: parsed.upgrade === true } : undefined;
+  return { kind: 'ok', handshake: { protocol, host: parsed.host, port: parsed.port, success, replay, reply: replyFor(protocol), ...(http ? { http } : {}) } };
 }
 
 /**

@@ -1,11 +1,12 @@
 // HTTP proxy requests: CONNECT host:port, and absolute-form requests (GET http://host:port/path)
 // rewritten to origin-form. A pure parser over the bytes received so far.
 import type { Parse, Target } from './socks.js';
+import type { BodyFraming } from './http-exchange.js';
 
 export const MAX_HEAD_BYTES = 32 * 1024;
 
 export type HttpProxyRequest = Target &
-  ({ mode: 'connect' } | { mode: 'forward'; /** The rewritten request head, to send first. */ head: Buffer; /** Leftover bytes that belong to the request (its body). */ bodyBytes: number });
+  ({ mode: 'connect' } | { mode: 'forward'; /** The rewritten request head, to send first. */ head: Buffer; /** How the request's body ends. */ body: BodyFraming; upgrade: boolean });
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'Connection established',
@@ -69,8 +70,8 @@ export function parseAuthority(authority: string, defaultPort: number | undefine
 
 /**
  * One proxy request head. CONNECT opens a raw tunnel. An absolute-form request is forwarded as
- * origin-form with Host set from the URL and `Connection: close`, so the server ends the connection
- * after its answer: one request, one tunnel (each keep-alive target gets a fresh connection).
+ * origin-form with Host set from the URL and `Connection: close`: one request, one tunnel, its body
+ * found by its framing (see http-exchange.ts).
  */
 export function parseHttpProxyRequest(buf: Buffer): Parse<HttpProxyRequest> {
   let end = buf.indexOf('\r\n\r\n');
@@ -120,24 +121,24 @@ function rewrite(buf: Buffer, end: number, method: string, path: string, version
   const connectionTokens = headers.filter(([n]) => lower(n) === 'connection' || lower(n) === 'proxy-connection').flatMap(([, v]) => v.split(',').map((t) => t.trim().toLowerCase()));
   const upgrade = connectionTokens.includes('upgrade') ? headers.find(([n]) => lower(n) === 'upgrade')?.[1] : undefined;
   const lengths = new Set(headers.filter(([n]) => lower(n) === 'content-length').map(([, v]) => v));
-  const chunked = headers.some(([n]) => lower(n) === 'transfer-encoding');
+  const codings = headers.filter(([n]) => lower(n) === 'transfer-encoding').flatMap(([, v]) => v.split(',').map((t) => t.trim().toLowerCase()));
+  const chunked = codings.length > 0;
   // Ambiguous framing is how requests are smuggled; refuse it rather than guess.
   if ((chunked && lengths.size > 0) || lengths.size > 1) return fail(400, 'Conflicting Content-Length / Transfer-Encoding');
+  if (chunked && (codings.length !== 1 || codings[0] !== 'chunked' || version === 'HTTP/1.0')) return fail(400, 'Only Transfer-Encoding: chunked (HTTP/1.1) is forwarded');
   const [length] = [...lengths];
   if (length !== undefined && !/^[0-9]{1,15}$/.test(length)) return fail(400, 'Malformed Content-Length');
   const kept = headers.filter(([n]) => {
     const name = lower(n);
-    return name !== 'host' && !HOP_BY_HOP.has(name) && !connectionTokens.includes(name);
+    return name !== 'host' && name !== 'transfer-encoding' && !HOP_BY_HOP.has(name) && !connectionTokens.includes(name);
   });
+  if (chunked) kept.push(['Transfer-Encoding', 'chunked']);
   const lines = [`${method} ${path} ${version}`, `Host: ${authority}`, ...kept.map(([n, v]) => `${n}: ${v}`)];
   // Upgrades (WebSocket) keep their connection; everything else closes after one answer.
   if (upgrade !== undefined) lines.push(`Upgrade: ${upgrade}`, 'Connection: Upgrade');
   else lines.push('Connection: close');
   const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
-  // Bytes already received after the head: the body (chunked or upgraded: all of them). Anything
-  // past a bodyless request is a pipelined request the server would never answer: dropped, and the
-  // client retries it on a new connection after this one closes.
-  const leftover = buf.length - end;
-  const bodyBytes = chunked || upgrade !== undefined ? leftover : Math.min(leftover, Number(length ?? 0));
-  return { kind: 'ok', consumed: end, mode: 'forward', host: to.host, port: to.port, head, bodyBytes };
+  // The body is found by its framing (http-exchange.ts): bytes past it never enter this tunnel.
+  const body: BodyFraming = chunked ? { kind: 'chunked' } : length !== undefined ? { kind: 'length', length: Number(length) } : { kind: 'none' };
+  return { kind: 'ok', consumed: end, mode: 'forward', host: to.host, port: to.port, head, body, upgrade: upgrade !== undefined };
 }

@@ -12,6 +12,7 @@ import { ConnectionSet, type Route, type TunnelEvents, type TunnelStats, type Tu
 import { destinationFor } from './destination.js';
 import { readHandshake, type Handshake } from './handshake.js';
 import { httpReply } from './http-proxy.js';
+import { HttpExchange } from './http-exchange.js';
 import { httpStatusFor, socks5CodeFor } from './replies.js';
 import { cachedRoutes, type ResolveRoute, type SandboxRoute } from './routes.js';
 import { Socks5 } from './socks.js';
@@ -140,10 +141,19 @@ class ProxyServer extends FrontEnd implements ProxyHandle {
         answerAndClose(s, h.reply(socks5CodeFor(error), httpStatusFor(error), error.message));
         return true;
       },
+      ...(h.http ? { filter: new HttpExchange(h.http, () => this.devToolsHint(sandbox, h.port)) } : {}),
     };
     // Bytes read past the handshake go back in front, so the relay sends them first.
     if (h.replay.length > 0) socket.unshift(h.replay);
     this.connections.accept(socket, route);
+  }
+
+  private devToolsHint(sandbox: string, port: number): void {
+    this.warnOnce(
+      `devtools:${sandbox}:${port}`,
+      'TL_WARN_DEVTOOLS_HOST',
+      `Chrome DevTools on ${sandbox}:${port} refuses a Host that is not an IP address or localhost: through the proxy, use http://${sandbox}.localhost:${port}/`,
+    );
   }
 
   close(): Promise<void> {

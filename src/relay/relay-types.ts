@@ -12,6 +12,20 @@ export interface RelayOptions {
   stopFlushMs?: number;
   /** Called once, after both sides are closed. */
   onEnd: (result: RelayResult) => void;
+  /** Frames the bytes of a protocol that runs inside the tunnel (the -D HTTP proxy's requests). */
+  filter?: StreamFilter;
+}
+
+/**
+ * Sees each chunk before it crosses the relay and returns what may cross (possibly nothing, or a
+ * rewritten chunk). Throwing a TunnelError cuts the tunnel both ways. Used to keep one HTTP
+ * request's bytes, and no others, in its tunnel.
+ */
+export interface StreamFilter {
+  /** Bytes from the stream, on their way to the WebSocket. */
+  up?(chunk: Buffer): Buffer;
+  /** Bytes from the WebSocket, on their way to the stream. */
+  down?(chunk: Buffer): Buffer;
 }
 
 export interface RelayResult {

@@ -6,9 +6,9 @@ import { onCloseFrame } from './close-frame.js';
 import { NORMAL_CLOSES, peerCloseError, streamError, webSocketError } from './failures.js';
 import { DEFAULT_HIGH_WATER_MARK, IDLE_STOP_MS, LOW_QUEUED_WRITES, MAX_QUEUED_WRITES } from './limits.js';
 import { Liveness } from './liveness.js';
-import type { RelayOptions, RelayResult } from './relay-types.js';
+import type { RelayOptions, RelayResult, StreamFilter } from './relay-types.js';
 
-export type { RelayOptions, RelayResult } from './relay-types.js';
+export type { RelayOptions, RelayResult, StreamFilter } from './relay-types.js';
 
 const SEND_OPTIONS = { binary: true } as const;
 // WebSocket.readyState values (RFC 6455 / WHATWG); spelled out so this module does not load ws.
@@ -31,6 +31,7 @@ export class Relay {
   private readonly lingerMs: number;
   private readonly closeGraceMs: number;
   private readonly onEnd: (result: RelayResult) => void;
+  private readonly filter: StreamFilter | undefined;
   private upPaused = false;
   private downPaused = false;
   private streamEnded = false;
@@ -71,6 +72,7 @@ export class Relay {
     this.closeGraceMs = options.closeGraceMs ?? 2000;
     this.stopFlushMs = options.stopFlushMs ?? 400;
     this.onEnd = options.onEnd;
+    this.filter = options.filter;
 
     ws.on('message', this.onMessage);
     ws.on('pong', this.onAlive);
@@ -162,8 +164,10 @@ export class Relay {
     this.liveness.active = true;
   };
 
-  private readonly onStreamData = (chunk: Buffer): void => {
+  private readonly onStreamData = (data: Buffer): void => {
     if (this.ws.readyState !== OPEN || this.stopping) return;
+    const chunk = this.filtered(this.filter?.up, data);
+    if (chunk === undefined || chunk.length === 0) return;
     this.bytesUp += chunk.length;
     this.lastMovedAt = Date.now();
     this.unsent += 1;
@@ -205,9 +209,11 @@ export class Relay {
 
   private readonly flushArrived = (): void => {
     if (this.arrived.length === 0) return;
-    const chunk = this.arrived.length === 1 ? (this.arrived[0] as Buffer) : Buffer.concat(this.arrived);
+    const arrived = this.arrived.length === 1 ? (this.arrived[0] as Buffer) : Buffer.concat(this.arrived);
     this.arrived = [];
     if (this.streamClosed || this.stream.destroyed) return;
+    const chunk = this.filtered(this.filter?.down, arrived);
+    if (chunk === undefined || chunk.length === 0) return;
     this.queued += 1;
     this.stream.write(chunk, this.onWritten);
     if (this.streamEnded) this.armLinger();
@@ -257,6 +263,17 @@ export class Relay {
     this.endWhenFlushed = false;
     if (this.reason === 'closed') this.reason = 'local end';
     this.closeWs(1000, 'local end', true);
+  }
+
+  /** A chunk through the filter; undefined when the filter refused it and cut the tunnel. */
+  private filtered(step: ((chunk: Buffer) => Buffer) | undefined, chunk: Buffer): Buffer | undefined {
+    if (step === undefined) return chunk;
+    try {
+      return step(chunk);
+    } catch (err) {
+      this.fail(err instanceof TunnelError ? err : new TunnelError(ErrorCodes.PROTOCOL, String(err)));
+      return undefined;
+    }
   }
 
   private readonly onStreamError = (err: NodeJS.ErrnoException): void => {
