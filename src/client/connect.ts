@@ -89,10 +89,14 @@ function attempt(WebSocketClass: typeof WebSocket, p: ConnectParams, budgetMs: n
       // ws 8.23 reads closeTimeout; @types/ws does not list it yet.
       ...({ closeTimeout: 30_000 } as object),
     });
+    // An upgrade on a warm socket that a NAT or firewall forgot gets no answer at all (no FIN, no
+    // reset): after a short while, try a fresh connection rather than wait out the connect timeout.
+    const warmTimer = lease?.ready ? setTimeout(() => answered || settle(new WarmSocketDead('no answer on a warm socket')), p.connector?.warmAnswerMs() ?? 1000) : undefined;
     const settle = (err?: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(warmTimer);
       p.signal?.removeEventListener('abort', onAbort);
       ws.off('open', onOpen);
       ws.off('error', onError);

@@ -9,7 +9,8 @@ import type { SandboxWatch } from '../sandbox/watch.js';
 import { connectWebSocket, type RetryInfo } from './connect.js';
 import { resolveOptions, type ResolvedOptions, type TunnelOptions } from './options.js';
 import { VERSION } from '../version.js';
-import { Connector } from './warm/connector.js';
+import type { Connector } from './warm/connector.js';
+import { acquireConnector, type ConnectorLease } from './warm/shared.js';
 
 export type UpgraderOptions = Omit<TunnelOptions, 'ports'>;
 
@@ -29,6 +30,7 @@ export class Upgrader {
    * full handshake (ws alone calls tls.connect afresh).
    */
   private readonly connector: Connector;
+  private readonly lease: ConnectorLease;
 
   /** Where the upgrades go: the sandbox's canonical id, proxy base and routing hint. */
   readonly resolved: ResolvedSandbox;
@@ -60,7 +62,8 @@ export class Upgrader {
     };
     const origin = new URL(this.target.origin);
     const port = Number(origin.port) || (this.target.secure ? 443 : 80);
-    this.connector = new Connector({ host: this.target.hostname, port, secure: this.target.secure }, options.agent, this.settings.prewarm);
+    this.lease = acquireConnector({ host: this.target.hostname, port, secure: this.target.secure }, options.agent, this.settings.prewarm);
+    this.connector = this.lease.connector;
     // An HTTP CONNECT proxy that refuses replays its own answer as if it were the sandbox proxy's;
     // remember which requests that happened to, so a proxy's 403 is not reported as a bad key.
     const agent = options.agent as (typeof options.agent & { on?: (e: string, l: (...a: never[]) => void) => void }) | undefined;
@@ -81,7 +84,7 @@ export class Upgrader {
 
   /** Closes the warm connections; upgrades after this connect afresh. */
   close(): void {
-    this.connector.close();
+    this.lease.release();
   }
 
   /**

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { usageError } from '../errors.js';
+import { ErrorCodes, TunnelError, usageError } from '../errors.js';
 import { parseBindAddress } from '../config/port-spec.js';
 import { parseSandboxName } from '../config/sandbox-name.js';
 import { formatHostPort } from '../config/host-port.js';
@@ -44,6 +44,9 @@ export interface ProxyHandle extends EventEmitter<TunnelEvents> {
   close(): Promise<void>;
 }
 
+/** Failures that mean a cached route no longer names a live sandbox. */
+const STALE = new Set<string>([ErrorCodes.SANDBOX_NOT_FOUND, ErrorCodes.SANDBOX_NOT_RUNNING]);
+
 /** Clients in their handshake at once; beyond this new ones are dropped (a flood, not a user). */
 const MAX_HANDSHAKES = 1024;
 const MAX_WARNED = 1000;
@@ -55,7 +58,7 @@ class ProxyServer extends FrontEnd implements ProxyHandle {
   /** Clients still in their handshake (closed with the handle). */
   private readonly handshaking = new Set<Socket>();
   private closing: Promise<void> | undefined;
-  /** Every sandbox route used, so close() can let go of their warm connections. */
+  /** Routes from a resolver that does not cache them, so close() can let go of their warm connections. */
   private readonly routes = new Set<SandboxRoute>();
 
   constructor(
@@ -131,8 +134,15 @@ class ProxyServer extends FrontEnd implements ProxyHandle {
       remotePort: h.port,
       connect: async (opts) => {
         const route = await this.resolve(sandbox);
-        this.routes.add(route);
-        return route.connect(h.port, opts);
+        // A caching resolver lets go of its routes itself; anything else is closed with the proxy.
+        if (!this.resolve.closeAll) this.routes.add(route);
+        try {
+          return await route.connect(h.port, opts);
+        } catch (err) {
+          // Gone (missing, terminated): the name may soon belong to a new sandbox; ask again next time.
+          if (err instanceof TunnelError && STALE.has(err.code)) this.resolve.forget?.(sandbox);
+          throw err;
+        }
       },
       onOpen: (s) => {
         if (h.success.length > 0) s.write(h.success);
@@ -160,6 +170,7 @@ class ProxyServer extends FrontEnd implements ProxyHandle {
     this.closing ??= (async () => {
       const stopped = closeListeners(this.bound);
       for (const s of this.handshaking) s.destroy();
+      this.resolve.closeAll?.();
       for (const route of this.routes) route.close?.();
       await Promise.all([stopped, this.connections.close()]);
     })();

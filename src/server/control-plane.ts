@@ -115,9 +115,16 @@ export class ControlPlane {
 
   private find(idOrName: string): Sandbox | undefined {
     const wanted = idOrName.toLowerCase();
-    const s = this.sandboxes.find((x) => x.input.id === wanted) ?? this.sandboxes.find((x) => x.input.name?.toLowerCase() === wanted);
-    if (s) this.settle(s);
-    return s;
+    const byId = this.sandboxes.find((x) => x.input.id === wanted);
+    if (byId) {
+      this.settle(byId);
+      return byId;
+    }
+    // A name belongs to one live sandbox at a time: once one is terminated, a new sandbox may take
+    // its name, and the name then means the new one.
+    const named = this.sandboxes.filter((x) => x.input.name?.toLowerCase() === wanted);
+    for (const s of named) this.settle(s);
+    return named.find((s) => s.status !== 'terminated') ?? named[0];
   }
 
   /** 401/403 for a request this server would not serve; undefined when it may go on. */

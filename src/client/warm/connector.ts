@@ -16,6 +16,8 @@ export interface ConnectorTarget {
 /** How one upgrade attempt gets its socket: hand this to ws as `createConnection`. */
 export interface Lease {
   warm: boolean;
+  /** A warm socket that was already open (one still opening is fresh, not possibly forgotten). */
+  ready?: boolean;
   createConnection: (options: object, callback: (err: Error | null, socket?: Socket) => void) => Socket | undefined;
 }
 
@@ -31,6 +33,7 @@ function isConnectAgent(agent: Agent | undefined): agent is ConnectAgent {
 }
 
 const openedWarm = new WeakSet<WebSocket>();
+const WARM_ANSWER_MS = { min: 500, max: 1000 };
 
 /** Whether this tunnel WebSocket's upgrade went out on a warm socket. */
 export function usedWarmSocket(ws: WebSocket): boolean {
@@ -94,9 +97,19 @@ export class Connector {
    */
   lease(allowWarm: boolean): Lease | undefined {
     const taken = allowWarm ? this.pool?.take() : undefined;
-    if (taken !== undefined) return { warm: true, createConnection: handOver(taken) };
+    if (taken !== undefined) return { warm: true, ready: taken.socket !== undefined, createConnection: handOver(taken) };
     if (!this.own || this.agent !== undefined) return undefined;
     return { warm: false, createConnection: () => this.openDirect() };
+  }
+
+  /**
+   * How long an upgrade sent on a warm socket may go unanswered before the socket is taken for
+   * one a middlebox silently forgot: a few times what opening a socket took (a round trip or two),
+   * within bounds, so a slow proxy is not mistaken for a dead flow and a dead flow costs at most ~1 s.
+   */
+  warmAnswerMs(): number {
+    const open = this.pool?.lastOpenMs;
+    return open === undefined ? WARM_ANSWER_MS.max : Math.min(WARM_ANSWER_MS.max, Math.max(WARM_ANSWER_MS.min, 4 * open));
   }
 
   /** A warm socket carried its upgrade. */

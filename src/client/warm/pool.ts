@@ -12,6 +12,8 @@ export type Opener = () => Promise<Socket>;
 
 interface Entry {
   born: number;
+  /** Retires the socket at MAX_WARM_AGE_MS. */
+  retire?: NodeJS.Timeout;
   /** Set once the connection is ready; until then the entry is still opening. */
   socket?: Socket;
   opening: Promise<Socket>;
@@ -32,6 +34,23 @@ const MINUTE = 60_000;
 const BURST_WINDOW = { initial: 250, min: 100, max: 2000 };
 /** A socket this close to the proxy's learned idle limit is closed rather than raced against it. */
 const LIMIT_MARGIN = 0.8;
+/**
+ * Unused warm sockets are retired at this age, busy or not: a NAT or firewall may forget an idle
+ * flow without a word, and a young socket is less likely to be one it forgot (Chromium keeps its
+ * unused preconnects about as long).
+ */
+export const MAX_WARM_AGE_MS = 10_000;
+/**
+ * Warm sockets held by all pools of this process together, whatever local programs do (proxy mode
+ * can name any number of sandboxes, and regional proxies have a base each).
+ */
+export const MAX_WARM_TOTAL = 16;
+let heldTotal = 0;
+
+/** Warm sockets held (open or opening) by every pool of this process. */
+export function warmSocketsHeld(): number {
+  return heldTotal;
+}
 
 function noop(): void {}
 
@@ -53,6 +72,8 @@ export class WarmPool {
   private lifetimes: number[] = [];
   private learnedLimitMs = Infinity;
   private burstWindowMs = BURST_WINDOW.initial;
+  /** How long the last warm socket took to open (TCP, TLS, CONNECT): a measure of the round trip. */
+  lastOpenMs: number | undefined;
   private quietTimer: NodeJS.Timeout | undefined;
   private refillTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -74,7 +95,7 @@ export class WarmPool {
     for (let i = this.entries.length - 1; i >= 0 && !found; i -= 1) {
       const e = this.entries[i] as Entry;
       if (e.socket === undefined) continue;
-      if (e.socket.destroyed || now - e.born >= this.learnedLimitMs * LIMIT_MARGIN) {
+      if (e.socket.destroyed || now - e.born >= Math.min(MAX_WARM_AGE_MS, this.learnedLimitMs * LIMIT_MARGIN)) {
         this.remove(e);
         e.socket.destroy();
         continue;
@@ -159,7 +180,7 @@ export class WarmPool {
         this.scheduleRefill(now);
         break;
       }
-      this.add(now);
+      if (!this.add(now)) break;
       missing -= 1;
     }
     // Credits are for replacing at once what was just used, not a reserve for later.
@@ -175,19 +196,28 @@ export class WarmPool {
     }, Math.max(0, at - now)).unref();
   }
 
-  private add(now: number): void {
+  private add(now: number): boolean {
+    if (heldTotal >= MAX_WARM_TOTAL) return false;
     const opening = this.open();
     const entry: Entry = { born: now, opening };
     this.entries.push(entry);
+    heldTotal += 1;
     opening.then(
       (socket) => {
         socket.on('error', noop);
         const ready = Date.now();
+        this.lastOpenMs = ready - entry.born;
         this.burstWindowMs = Math.min(BURST_WINDOW.max, Math.max(BURST_WINDOW.min, 1.5 * (ready - entry.born)));
         if (!this.entries.includes(entry)) return;
         entry.socket = socket;
         entry.born = ready;
         this.watch(entry, socket);
+        entry.retire = setTimeout(() => {
+          if (!this.remove(entry)) return;
+          entry.detach?.();
+          socket.destroy();
+          this.lost();
+        }, MAX_WARM_AGE_MS).unref();
       },
       () => {
         // The proxy could not be reached: nothing is retried until the next connection, which
@@ -197,6 +227,7 @@ export class WarmPool {
     );
     // Taken while opening, the taker gets the failure; otherwise nobody waits for it.
     opening.catch(noop);
+    return true;
   }
 
   /** Until taken, anything from the proxy (bytes, FIN, reset) means the socket is gone. */
@@ -235,10 +266,13 @@ export class WarmPool {
     if (!this.closed) this.fill();
   }
 
+  /** Takes an entry out of the pool (handed out, gone or retired); false when it was not in it. */
   private remove(entry: Entry): boolean {
     const i = this.entries.indexOf(entry);
     if (i < 0) return false;
     this.entries.splice(i, 1);
+    clearTimeout(entry.retire);
+    heldTotal -= 1;
     return true;
   }
 
@@ -251,7 +285,8 @@ export class WarmPool {
     this.quietTimer = undefined;
     clearTimeout(this.refillTimer);
     this.refillTimer = undefined;
-    for (const e of this.entries.splice(0)) {
+    for (const e of [...this.entries]) {
+      this.remove(e);
       e.detach?.();
       e.socket?.destroy();
       void e.opening.then((s) => s.destroy(), noop);
