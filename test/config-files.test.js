@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, mkdir, writeFile, chmod, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, chmod, chown, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli, randomBytes } from './helpers/index.js';
@@ -101,6 +101,8 @@ test('an unreadable config file is a warning naming the file', { skip: process.p
   await chmod(ctx.local, 0o000);
   // root reads anything: run as nobody, who can walk into the temporary folders but not read the file.
   for (const dir of [ctx.root, ctx.home, ctx.cwd, path.dirname(ctx.local)]) await chmod(dir, 0o755);
+  // The project's files are the runner's own (a project config of another user is skipped unread).
+  if (isRoot) for (const p of [ctx.cwd, path.dirname(ctx.local), ctx.local]) await chown(p, 65534, 65534);
   const r = await run(ctx, isRoot ? { uid: 65534 } : {});
   assertWarned(r, ctx.local, /cannot be read \(EACCES\)/);
   assert.equal(r.code, 2);

@@ -4,7 +4,10 @@ import {
   ErrorCodes,
   TunnelError,
   checkResolvedCredentials,
+  isLocalApiUrl,
   isTunnelError,
+  LOCAL_PROXY_URL,
+  lookupBaseFor,
   parseBindAddress,
   parsePortSpecs,
   parseSandboxName,
@@ -55,6 +58,7 @@ async function run(argv: string[]): Promise<number> {
     if (found.credentials.organizationId) out.verbose(`Organization from ${found.sources.organizationId}`);
     if (found.credentials.projectId) out.verbose(`Project from ${found.sources.projectId}`);
     if (config.sandboxApiUrl) out.verbose('Sandbox lookup at TENSORLAKE_SANDBOX_API_URL');
+    keyDestinationNotice(found, config, out);
     const options: Omit<TunnelOptions, 'ports'> = {
       // The normalised (lower-case) name, so every line names the sandbox the same way.
       sandbox: named,
@@ -78,6 +82,29 @@ async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return fail(err, out, config.verbose);
   }
+}
+
+/**
+ * A project config file (found by the upward search, so possibly in a cloned repository) chose the
+ * API URL, and so the host the key is sent to, while the key itself came from elsewhere: say once,
+ * even without -v, which host gets the key and which file chose it.
+ */
+function keyDestinationNotice(found: ReturnType<typeof resolveCredentials>, config: CliConfig, out: Output): void {
+  const file = found.files.local;
+  if (file === undefined || found.sources.apiUrl !== file || found.sources.token === file) return;
+  // A lookup base or proxy URL the user named decides where the key goes, not the file.
+  if (config.sandboxApiUrl !== undefined || config.proxyUrl !== undefined) return;
+  let base: string | undefined;
+  try {
+    // Local development (a localhost API URL) sends the key to the local proxy, without a lookup.
+    base = isLocalApiUrl(found.apiUrl) ? LOCAL_PROXY_URL : lookupBaseFor({ apiUrl: found.apiUrl, allowInsecure: config.allowInsecure });
+  } catch {
+    return; // A base that cannot be used is refused, with its own message, before anything is sent.
+  }
+  if (base === undefined) return;
+  const host = new URL(base).host;
+  const message = `Your key (from ${found.sources.token ?? 'none'}) will be sent to ${host}, because the API URL comes from ${file}`;
+  out.warning({ code: 'TL_WARN_KEY_DESTINATION', message, host, file } as { code: string; message: string });
 }
 
 function fail(err: unknown, out: Output, verbose: boolean): number {

@@ -3,6 +3,7 @@ import { ErrorCodes, TunnelError, registerSecret } from '../errors.js';
 import type { Credentials } from './credentials.js';
 import { credentialsFilePathIn, findLocalConfig, globalConfigPath, loadToml, nested, text } from './config-files.js';
 import { loadStoredCredentials, normaliseApiUrl } from './stored-credentials.js';
+import { untrustedProjectConfig } from './project-trust.js';
 
 export const DEFAULT_API_URL = 'https://api.tensorlake.ai';
 
@@ -70,7 +71,10 @@ export function resolveCredentials(inputs: CredentialInputs = {}): ResolvedCrede
   const env = inputs.env ?? process.env;
   const home = inputs.home ?? homedir();
   const warnings: string[] = [];
-  const localPath = findLocalConfig(inputs.cwd ?? process.cwd());
+  const foundLocal = findLocalConfig(inputs.cwd ?? process.cwd());
+  const distrust = foundLocal === undefined ? undefined : untrustedProjectConfig(foundLocal);
+  if (distrust) warnings.push(`Ignoring the project config ${foundLocal}: ${distrust}, so it could send your key to any host. Run from a directory you own, or fix its owner and mode`);
+  const localPath = distrust ? undefined : foundLocal;
   const globalPath = globalConfigPath(home);
   const credentialsPath = credentialsFilePathIn(home);
   const local = loadToml(localPath, warnings, 'project config');
