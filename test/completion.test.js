@@ -70,6 +70,9 @@ test('bash: registered for both commands; options, values, files and the complet
     assert.deepEqual(await complete('tl-tunnel --api-key '), [], 'a key is never guessed');
     assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
     assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'zsh', 'fish']);
+    assert.deepEqual(await complete('tl-tunnel '), ['completion', 'ps', 'stop', 'logs']);
+    assert.deepEqual(await complete('tl-tunnel stop --'), ['--all', '--json']);
+    assert.deepEqual(await complete('tl-tunnel logs -'), ['-f', '--follow']);
     assert.deepEqual(await complete('tl-tunnel sbx-1 '), [], 'a port spec is not guessed either');
     assert.deepEqual(await complete('tl-tunnel-server --cert ce', '_tl_tunnel_server'), ['cert.pem']);
     const all = await complete('tl-tunnel -');
@@ -112,6 +115,7 @@ test('fish: the script parses; complete -C offers options, values and the comple
     assert.deepEqual(await complete('tl-tunnel --address '), ['0.0.0.0', '127.0.0.1', '::', '::1']);
     assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
     assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'fish', 'zsh']);
+    assert.deepEqual(await complete('tl-tunnel '), ['completion', 'logs', 'ps', 'stop']);
     assert.deepEqual(await complete('tl-tunnel-server --cert ce'), ['cert.pem']);
   });
 });

@@ -1,4 +1,4 @@
-import { quote, type CommandSpec, type OptionSpec } from './spec.js';
+import { COMMAND_WORDS, quote, type CommandSpec, type OptionSpec } from './spec.js';
 
 function fn(spec: CommandSpec): string {
   const name = `_${spec.name.replace(/-/g, '_')}`;
@@ -13,6 +13,16 @@ function fn(spec: CommandSpec): string {
   // A value nobody can guess (a key, a number): offer nothing rather than option names.
   const opaque = spec.options.filter((o) => Array.isArray(o.values) && o.values.length === 0);
   if (opaque.length > 0) cases.push(`    ${opaque.map(names).join('|')}) ;;`);
+  const commandFlags = Object.entries(COMMAND_WORDS)
+    .filter(([, c]) => c.flags.length > 0)
+    .map(([word, c]) => `        ${word}) COMPREPLY=($(compgen -W ${quote(c.flags.join(' '))} -- "$cur")) ;;`)
+    .join('\n');
+  const flagsFor = spec.firstWords.length === 0
+    ? `COMPREPLY=($(compgen -W ${quote(flags.join(' '))} -- "$cur"))`
+    : `case \${words[1]:-} in
+${commandFlags}
+        *) COMPREPLY=($(compgen -W ${quote(flags.join(' '))} -- "$cur")) ;;
+        esac`;
   const first = spec.firstWords.length === 0 ? '' : `
       elif ((n == 1)); then
         COMPREPLY=($(compgen -W ${quote(spec.firstWords.join(' '))} -- "$cur"))
@@ -31,7 +41,7 @@ function fn(spec: CommandSpec): string {
 ${cases.join('\n')}
     *)
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W ${quote(flags.join(' '))} -- "$cur"))${first}
+        ${flagsFor}${first}
       fi
       ;;
   esac

@@ -1,4 +1,4 @@
-import { quote, type CommandSpec, type OptionSpec } from './spec.js';
+import { COMMAND_WORDS, quote, type CommandSpec, type OptionSpec } from './spec.js';
 
 function optionLine(command: string, o: OptionSpec): string {
   const parts = ['complete', '-c', command];
@@ -15,10 +15,14 @@ function lines(spec: CommandSpec): string[] {
   const c = spec.name;
   const out = [`complete -c ${c} -f`, ...spec.options.map((o) => optionLine(c, o))];
   if (spec.firstWords.length > 0) {
-    out.push(
-      `complete -c ${c} -n 'test (count (commandline -opc)) -eq 1' -a ${quote(spec.firstWords.join(' '))} -d 'print a shell completion script'`,
-      `complete -c ${c} -n 'test (count (commandline -opc)) -eq 2; and test (commandline -opc)[2] = completion' -a 'bash zsh fish'`,
-    );
+    for (const word of spec.firstWords) {
+      out.push(`complete -c ${c} -n 'test (count (commandline -opc)) -eq 1' -a ${word} -d ${quote(COMMAND_WORDS[word]?.description ?? '')}`);
+      for (const flag of COMMAND_WORDS[word]?.flags ?? []) {
+        const option = flag.startsWith('--') ? `-l ${flag.slice(2)}` : `-s ${flag.slice(1)}`;
+        out.push(`complete -c ${c} -n 'test (count (commandline -opc)) -ge 2; and test (commandline -opc)[2] = ${word}' ${option}`);
+      }
+    }
+    out.push(`complete -c ${c} -n 'test (count (commandline -opc)) -eq 2; and test (commandline -opc)[2] = completion' -a 'bash zsh fish'`);
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { buildProgram } from '../program.js';
 import { buildServerProgram } from '../server-main.js';
 import { bashScript } from './bash.js';
 import { fishScript } from './fish.js';
-import { SHELLS, commandSpec, type Shell } from './spec.js';
+import { COMMAND_WORDS, SHELLS, commandSpec, type Shell } from './spec.js';
 import { zshScript } from './zsh.js';
 
 /** The completion script for `shell`, covering tl-tunnel and tl-tunnel-server. */
@@ -11,7 +11,7 @@ export function completionScript(shell: string): string {
   if (!(SHELLS as readonly string[]).includes(shell)) {
     throw new TunnelError(ErrorCodes.USAGE, `No completion for "${shell.slice(0, 40)}": use tl-tunnel completion bash, zsh or fish`);
   }
-  const specs = [commandSpec(buildProgram(), ['completion']), commandSpec(buildServerProgram())];
+  const specs = [commandSpec(buildProgram(), Object.keys(COMMAND_WORDS)), commandSpec(buildServerProgram())];
   const render: Record<Shell, typeof bashScript> = { bash: bashScript, zsh: zshScript, fish: fishScript };
   return render[shell as Shell](specs);
 }

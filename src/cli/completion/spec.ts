@@ -19,6 +19,14 @@ export interface CommandSpec {
 }
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
+
+/** tl-tunnel's command words, what each does, and the options each takes. */
+export const COMMAND_WORDS: Record<string, { description: string; flags: readonly string[] }> = {
+  completion: { description: 'print a shell completion script', flags: [] },
+  ps: { description: 'list the running tunnels', flags: ['--json'] },
+  stop: { description: 'stop running tunnels', flags: ['--all', '--json'] },
+  logs: { description: "show a detached tunnel's log", flags: ['-f', '--follow'] },
+};
 export type Shell = (typeof SHELLS)[number];
 
 // Values worth offering; everything else that takes a value (keys, numbers, ports) offers nothing.
