@@ -14,9 +14,9 @@ import { CANARY_KEY, SERVER_CLI, cliEnv, echoRoundTrip, randomBytes, runCli, sta
 const ID = 'sbxlib0000000000000001';
 const credentials = { apiKey: CANARY_KEY };
 
-test('the lookup base: api.X becomes sandbox.X with scheme and port kept; anything else the default; localhost has none', () => {
+test('the lookup base: api.X becomes sandbox.X with the scheme kept and the port dropped, as upstream; anything else the default; localhost has none', () => {
   assert.equal(deriveLookupBase('https://api.tensorlake.ai'), 'https://sandbox.tensorlake.ai');
-  assert.equal(deriveLookupBase('https://api.eu-west-1.tensorlake.dev:8443/v2'), 'https://sandbox.eu-west-1.tensorlake.dev:8443');
+  assert.equal(deriveLookupBase('https://api.eu-west-1.tensorlake.dev:8443/v2'), 'https://sandbox.eu-west-1.tensorlake.dev');
   assert.equal(deriveLookupBase('http://api.internal.example'), 'http://sandbox.internal.example');
   assert.equal(deriveLookupBase('https://tensorlake.example.com'), 'https://sandbox.tensorlake.ai');
   assert.equal(deriveLookupBase('not a url'), 'https://sandbox.tensorlake.ai');

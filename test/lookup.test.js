@@ -129,7 +129,7 @@ test('terminated: exit 4 naming the termination reason, even with --resume', asy
     for (const extra of [[], ['--resume']]) {
       const r = await runCli([...extra, 'my-db', '5432'], { env: cp.env });
       assert.equal(r.code, 4, r.stderr);
-      assert.match(r.stderr, /Sandbox my-db is terminated \(termination reason: OutOfMemory\)/);
+      assert.match(r.stderr, /Sandbox my-db is terminated \(OutOfMemory\)/);
       const json = await runCli(['--json', ...extra, 'my-db', '5432'], { env: cp.env });
       assert.equal(JSON.parse(json.stdout.trim().split('\n').at(-1)).code, 'TL_ERR_SANDBOX_NOT_RUNNING');
     }

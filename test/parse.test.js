@@ -285,7 +285,7 @@ test('credentialHeaders refuses header injection without quoting the secret', ()
 test('every error code has an exit code, and the documented ones are right', () => {
   for (const code of Object.values(ErrorCodes)) {
     assert.ok(Object.hasOwn(EXIT_CODES, code), `${code} has no exit code`);
-    assert.ok(Number.isInteger(EXIT_CODES[code]) && EXIT_CODES[code] >= 1 && EXIT_CODES[code] <= 6, `${code} -> ${EXIT_CODES[code]}`);
+    assert.ok(Number.isInteger(EXIT_CODES[code]) && EXIT_CODES[code] >= 1 && EXIT_CODES[code] <= 7, `${code} -> ${EXIT_CODES[code]}`);
     assert.equal(exitCodeFor(code), EXIT_CODES[code]);
   }
   assert.deepEqual(Object.keys(EXIT_CODES).sort(), Object.values(ErrorCodes).sort());
@@ -295,6 +295,8 @@ test('every error code has an exit code, and the documented ones are right', () 
     SANDBOX_NOT_FOUND: 4,
     LISTEN: 5,
     UNREACHABLE: 6, TLS: 6, TIMEOUT: 6,
+    NO_SUCH_TUNNEL: 7,
+    CONTROL: 1,
     INTERNAL: 1,
   };
   for (const [name, exit] of Object.entries(documented)) assert.equal(EXIT_CODES[ErrorCodes[name]], exit, name);

@@ -21,13 +21,14 @@ export function isLocalApiUrl(apiUrl: string): boolean {
 
 /**
  * The lifecycle API base the sandbox is looked up at, derived from the API URL as Tensorlake's tools
- * do: `api.X` becomes `sandbox.X` (scheme and port kept), anything else the public default.
+ * do: `api.X` becomes `sandbox.X` (the scheme kept, the port dropped), anything else the public default.
  */
 export function deriveLookupBase(apiUrl: string): string {
   try {
     const url = new URL(apiUrl.trim());
     if (url.hostname.startsWith('api.') && (url.protocol === 'https:' || url.protocol === 'http:')) {
-      return `${url.protocol}//sandbox.${url.hostname.slice(4)}${url.port ? `:${url.port}` : ''}`;
+      // Without the port, as upstream does: TENSORLAKE_SANDBOX_API_URL names a base with one.
+      return `${url.protocol}//sandbox.${url.hostname.slice(4)}`;
     }
   } catch {
     // Not a URL: the default below.

@@ -11,6 +11,10 @@ export interface SandboxRecord {
   sandboxUrl?: string;
   routingHint?: string;
   terminationReason?: string;
+  /** Why it failed, from `error_details` (a string, or its message, detail, error or reason). */
+  errorDetails?: string;
+  /** The image it was started from (to explain ImageNotFound). */
+  image?: string;
 }
 
 /** Peer text for a message: no control characters (terminal escapes, forged lines), bounded length. */
@@ -55,5 +59,24 @@ export function parseSandboxRecord(text: string, requested: string, where: strin
     sandboxUrl: str(record, 'sandbox_url', 'sandboxUrl'),
     routingHint: hint !== undefined && HINT.test(hint) ? hint : undefined,
     terminationReason: str(record, 'termination_reason'),
+    errorDetails: errorDetailsOf(record.error_details),
+    image: str(record, 'image'),
   };
+}
+
+/** `error_details` as upstream reads it: a string, or the first of message, detail, error, reason. */
+function errorDetailsOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return value.trim() || undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  return str(value as Record<string, unknown>, 'message', 'detail', 'error', 'reason');
+}
+
+/**
+ * Why a sandbox ended, as upstream explains it: its error details first, then its termination
+ * reason, where ImageNotFound names the image. Cleaned and capped: it is the peer's text.
+ */
+export function failureDetail(record: SandboxRecord): string | undefined {
+  if (record.errorDetails) return peerText(record.errorDetails, 200);
+  if (record.terminationReason === 'ImageNotFound' && record.image) return `image not found: ${peerText(record.image, 120)}`;
+  return record.terminationReason ? peerText(record.terminationReason, 120) : undefined;
 }

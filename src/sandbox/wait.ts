@@ -1,8 +1,7 @@
 import { sleep } from '../backoff.js';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import type { SandboxApi } from './api.js';
-import { isPassingFailure } from './patience.js';
-import { peerText, type SandboxRecord } from './record.js';
+import { failureDetail, peerText, type SandboxRecord } from './record.js';
 import type { SandboxStatusEvent } from './resolve.js';
 
 export interface WaitOptions {
@@ -13,11 +12,17 @@ export interface WaitOptions {
   say: (e: Omit<SandboxStatusEvent, 'sandbox'>) => void;
 }
 
+/** Statuses that never come back; `timeout` is a failure in both of Tensorlake's SDKs. */
+export const ENDED = new Set(['terminated', 'timeout']);
+/** Statuses Tensorlake documents; any other is waited on, but named as unknown. */
+const KNOWN = new Set(['pending', 'running', 'snapshotting', 'suspending', 'suspended', 'terminated', 'timeout']);
+
 /** The line for a sandbox that will not run by itself. */
 export function notRunningError(name: string, record: SandboxRecord, tense: 'is' | 'was' = 'is'): TunnelError {
-  if (record.status === 'terminated') {
-    const reason = record.terminationReason ? ` (termination reason: ${peerText(record.terminationReason, 120)})` : '';
-    return new TunnelError(ErrorCodes.SANDBOX_NOT_RUNNING, `Sandbox ${name} ${tense} terminated${reason}; it cannot be resumed`);
+  if (ENDED.has(record.status)) {
+    const detail = failureDetail(record);
+    const what = record.status === 'timeout' ? `${tense === 'is' ? 'has' : 'had'} timed out` : `${tense} terminated`;
+    return new TunnelError(ErrorCodes.SANDBOX_NOT_RUNNING, `Sandbox ${name} ${what}${detail ? ` (${detail})` : ''}; it cannot be resumed`);
   }
   if (record.status === 'suspended') {
     return new TunnelError(ErrorCodes.SANDBOX_NOT_RUNNING, `Sandbox ${name} ${tense} suspended; run again with --resume (or: tl sbx resume ${name})`);
@@ -38,14 +43,17 @@ export async function untilRunning(api: SandboxApi, name: string, first: Sandbox
   let lastSaid = '';
   /** The failure of the last request, while requests fail; said once per streak. */
   let failing: TunnelError | undefined;
+  // While waiting, as upstream does, any failed request (a busy or unreachable control plane, and
+  // also a 404 for a sandbox just created or resumed) is asked again at the next poll, until the
+  // wait runs out; then the last failure is the answer.
   const survive = (err: unknown): void => {
-    if (!isPassingFailure(err)) throw err;
+    if (!(err instanceof TunnelError) || o.signal?.aborted) throw err;
     if (!failing) o.say({ phase: 'retry', status: record.status, message: `${err.message}; asking again while waiting` });
     failing = err;
   };
   for (;;) {
     if (record.status === 'running') return record;
-    if (record.status === 'terminated') throw notRunningError(name, record);
+    if (ENDED.has(record.status)) throw notRunningError(name, record);
     if (record.status === 'suspended') {
       if (!o.resume) throw notRunningError(name, record);
       if (!resumed) {
@@ -60,7 +68,8 @@ export async function untilRunning(api: SandboxApi, name: string, first: Sandbox
         }
       }
     } else if (record.status !== lastSaid) {
-      o.say({ phase: 'waiting', status: record.status, message: `Sandbox ${name} is ${peerText(record.status, 40)}; waiting for it to run…` });
+      const unknown = KNOWN.has(record.status) ? '' : ' (a status tl-tunnel does not know)';
+      o.say({ phase: 'waiting', status: record.status, message: `Sandbox ${name} is ${peerText(record.status, 40)}${unknown}; waiting for it to run…` });
     }
     lastSaid = record.status;
     if (Date.now() + o.pollMs > deadline) {

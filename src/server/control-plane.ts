@@ -11,6 +11,10 @@ export interface SandboxRecordInput {
   status?: string;
   routing_hint?: string;
   termination_reason?: string;
+  /** Shown once the sandbox has ended (terminated or timeout): a string or { message | detail | error | reason }. */
+  error_details?: unknown;
+  /** The image the sandbox was started from. */
+  image?: string;
   /** The proxy base the record names; default this server's own URL; null leaves the field out. */
   sandbox_url?: string | null;
   /** With a personal access token, requests must name this organization and project. */
@@ -39,6 +43,9 @@ export interface ControlPlaneOptions {
   /** This server's base URL, for records without sandbox_url. */
   selfUrl: () => string;
 }
+
+/** Statuses a sandbox never leaves. */
+const ENDED = new Set(['terminated', 'timeout']);
 
 const ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -124,7 +131,7 @@ export class ControlPlane {
     // its name, and the name then means the new one.
     const named = this.sandboxes.filter((x) => x.input.name?.toLowerCase() === wanted);
     for (const s of named) this.settle(s);
-    return named.find((s) => s.status !== 'terminated') ?? named[0];
+    return named.find((s) => !ENDED.has(s.status)) ?? named[0];
   }
 
   /** 401/403 for a request this server would not serve; undefined when it may go on. */
@@ -152,7 +159,9 @@ export class ControlPlane {
       status: s.status,
       ...(sandboxUrl === null ? {} : { sandbox_url: sandboxUrl }),
       ...(i.routing_hint ? { routing_hint: i.routing_hint } : {}),
-      ...(i.termination_reason && s.status === 'terminated' ? { termination_reason: i.termination_reason } : {}),
+      ...(i.termination_reason && ENDED.has(s.status) ? { termination_reason: i.termination_reason } : {}),
+      ...(i.error_details !== undefined && ENDED.has(s.status) ? { error_details: i.error_details } : {}),
+      ...(i.image ? { image: i.image } : {}),
       exposed_ports: [],
       // Clients must ignore fields they do not know.
       created_at: new Date(s.changedAt ?? Date.now()).toISOString(),
@@ -188,7 +197,7 @@ export class ControlPlane {
       send(res, 405, { error: 'method not allowed', code: 'METHOD_NOT_ALLOWED' });
       return true;
     }
-    if (s.status === 'terminated') {
+    if (ENDED.has(s.status)) {
       send(res, 409, { error: `sandbox is terminated`, code: 'CONFLICT' });
       return true;
     }
@@ -214,7 +223,7 @@ export class ControlPlane {
     const refusal = this.scopeRefusal(req, s);
     if (refusal !== undefined && refusal !== 'hidden') return refusal;
     if (!this.routing) return undefined;
-    if (!s || refusal === 'hidden' || s.status === 'terminated') return { status: 404, error: 'sandbox not found', code: 'NOT_FOUND' };
+    if (!s || refusal === 'hidden' || ENDED.has(s.status)) return { status: 404, error: 'sandbox not found', code: 'NOT_FOUND' };
     if (s.status !== 'running') return { status: 502, error: `sandbox is ${s.status}`, code: 'SANDBOX_NOT_RUNNING' };
     return undefined;
   }
