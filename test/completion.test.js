@@ -130,7 +130,8 @@ test('completion takes bash, zsh or fish; a sandbox named "completion" still for
   const server = await startServer();
   const sandboxes = [];
   server.on('request', (req) => sandboxes.push(req.headers['x-tensorlake-sandbox-id']));
-  const child = spawn(process.execPath, [CLI, 'completion', `:${echo.port}`], { env: cliEnv({ TENSORLAKE_SANDBOX_PROXY_URL: server.url }), stdio: ['ignore', 'pipe', 'pipe'] });
+  // The proxy given after the spec, so that `completion` stays the first word.
+  const child = spawn(process.execPath, [CLI, 'completion', `:${echo.port}`, '--proxy-url', server.url], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
   try {

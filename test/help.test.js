@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startEcho, startServer, runCli, echoRoundTrip, eventually, cliEnv, CLI } from './helpers/index.js';
+import { startEcho, startServer, runCli, cliEnv, CLI } from './helpers/index.js';
 import { inTmux } from './helpers/tmux.js';
 
 const tooWide = (text) => text.split('\n').filter((l) => l.length > 80);
@@ -28,24 +28,32 @@ test('--help: no line over 80 columns, piped or on a 200-column terminal', async
   }
 });
 
-test('the --help scripting example returns the port at once while the tunnel keeps running (bash, jq)', { skip: process.platform === 'win32' }, async () => {
+test('the --help scripting example works as written and leaves nothing running (bash, jq)', { skip: process.platform === 'win32' }, async () => {
   for (const tool of ['bash', 'jq']) assert.ok(['/usr/bin', '/bin', '/usr/local/bin'].some((d) => existsSync(path.join(d, tool))), `${tool} not found: install the Debian package ${tool}`);
   const { stdout: help } = await runCli(['--help']);
   const lines = help.split('\n');
-  const at = lines.findIndex((l) => l.startsWith('  $ read -r port'));
+  const at = lines.findIndex((l) => l.startsWith('  $ out=$(tl-tunnel --detach'));
   assert.ok(at > 0, help);
-  const example = [lines[at].replace(/^ {2}\$ /, ''), ...lines.slice(at + 1).filter((_, i, rest) => rest.slice(0, i + 1).every((l) => l.startsWith('      ')))].join('\n');
-  assert.match(example, /jq --unbuffered/);
+  const commands = [];
+  for (const line of lines.slice(at)) {
+    if (!line.startsWith('  $ ')) break;
+    commands.push(line.slice(4).replace(/ +# .*$/, ''));
+  }
+  // psql stands for any client: here a round trip through the tunnel with bash's /dev/tcp.
+  const example = commands
+    .map((c) => (c.startsWith('psql ') ? 'exec 3<>"/dev/tcp/127.0.0.1/$port"; echo through-the-example >&3; read -r reply <&3; echo "reply=$reply"' : c))
+    .join('\n');
+  assert.match(example, /tl-tunnel stop sbx-123/);
 
   const echo = await startEcho();
-  const server = await startServer();
+  const server = await startServer({ sandboxes: [{ id: 'sbx-123' }] });
   const bin = mkdtempSync(path.join(tmpdir(), 'tl-bin-'));
   writeFileSync(path.join(bin, 'tl-tunnel'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
   chmodSync(path.join(bin, 'tl-tunnel'), 0o755);
-  const script = `${example.replace('sbx-123 :5432', `sbx-123 :${echo.port}`)}\necho "port=$port"\nexec sleep 60\n`;
-  // Its own process group, so the whole pipeline can be stopped at the end.
+  const script = `set -e\n${example.replace('sbx-123 :5432', `sbx-123 :${echo.port}`)}\n`;
+  // Its own process group, so anything left behind can be found and stopped at the end.
   const shell = spawn('bash', ['-c', script], {
-    env: cliEnv({ PATH: `${bin}:${process.env.PATH}`, TENSORLAKE_SANDBOX_PROXY_URL: server.url }),
+    env: cliEnv({ PATH: `${bin}:${process.env.PATH}`, TENSORLAKE_SANDBOX_API_URL: server.url }),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -55,10 +63,10 @@ test('the --help scripting example returns the port at once while the tunnel kee
   shell.stderr.setEncoding('utf8').on('data', (d) => (err += d));
   const closed = new Promise((resolve) => shell.on('close', resolve));
   try {
-    await eventually(() => /^port=\d+$/m.test(out), { timeoutMs: 15_000, what: `the port from the example; stderr:\n${err}` });
-    const port = Number(/^port=(\d+)$/m.exec(out)[1]);
-    const data = Buffer.from('through the example');
-    assert.deepEqual(await echoRoundTrip(port, data), data);
+    assert.equal(await closed, 0, err);
+    assert.match(out, /^reply=through-the-example$/m);
+    assert.match(err, /No tunnels running/);
+    assert.deepEqual(JSON.parse((await runCli(['ps', '--json'])).stdout), [], 'nothing left running');
   } finally {
     try {
       process.kill(-shell.pid, 'SIGTERM');

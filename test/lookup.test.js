@@ -221,9 +221,40 @@ test('an explicit --proxy-url: no lookup; with TENSORLAKE_SANDBOX_API_URL the lo
     assert.equal(r.code, 0, r.stderr);
     assert.equal(cp.control.length, 1);
     assert.equal(cp.upgrades.at(-1)['x-tensorlake-sandbox-id'], ID);
-    assert.match(r.stderr, /from explicit --proxy-url/);
+    assert.match(r.stderr, /Proxy http:\/\/127\.0\.0\.1:\d+ \(from --proxy-url: no lookup\)/);
   } finally {
     await cp.server.close();
+    await echo.close();
+  }
+});
+
+test('TENSORLAKE_SANDBOX_PROXY_URL is a fallback, as upstream: the lookup still runs and the record\'s sandbox_url wins; the variable serves a record without one', async () => {
+  const echo = await startEcho();
+  const dead = await freePort();
+  const cp = await controlPlane([record()]);
+  const bare = await controlPlane([record({ sandbox_url: null })]);
+  try {
+    // The variable names a proxy where nothing listens: used, the tunnel would fail.
+    const withUrl = await startCli(['-v', 'my-db', `:${echo.port}`], { env: { ...cp.env, TENSORLAKE_SANDBOX_PROXY_URL: `http://127.0.0.1:${dead}` } });
+    const data = randomBytes(1000);
+    assert.deepEqual(await echoRoundTrip(withUrl.port, data), data);
+    const r = await withUrl.stop();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(cp.control.length, 1, 'looked up although the variable is set');
+    assert.equal(cp.upgrades.at(-1)['x-tensorlake-sandbox-id'], ID, 'the canonical id');
+    assert.equal(cp.upgrades.at(-1)['x-tensorlake-route-hint'], 'cell-7/host-3');
+    assert.match(r.stderr, /\(from the sandbox record's sandbox_url\)/);
+
+    const withoutUrl = await startCli(['-v', 'my-db', `:${echo.port}`], { env: { ...bare.env, TENSORLAKE_SANDBOX_PROXY_URL: cp.server.url } });
+    assert.deepEqual(await echoRoundTrip(withoutUrl.port, data), data);
+    const r2 = await withoutUrl.stop();
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(bare.control.length, 1);
+    assert.match(r2.stderr, /has no sandbox_url; using TENSORLAKE_SANDBOX_PROXY_URL/);
+    assert.match(r2.stderr, /\(from TENSORLAKE_SANDBOX_PROXY_URL\)/);
+  } finally {
+    await cp.server.close();
+    await bare.server.close();
     await echo.close();
   }
 });

@@ -34,7 +34,7 @@ async function agentFor(config: CliConfig, target: { secure: boolean; hostname: 
 /** The agent for the tunnel upgrades to the proxy `options` resolve to. */
 export async function proxyAgentFor(config: CliConfig, options: Omit<TunnelOptions, 'ports'>, out: Output): Promise<Agent | undefined> {
   const resolved = options.resolvedSandbox;
-  const target = resolveProxyTarget(resolved?.id ?? options.sandbox, resolved?.proxyUrl ?? options.proxyUrl, options.allowInsecure);
+  const target = resolveProxyTarget(resolved?.id ?? options.sandbox, resolved?.proxyUrl ?? options.proxyUrl ?? options.fallbackProxyUrl, options.allowInsecure);
   const origin = new URL(target.origin);
   return agentFor(config, { secure: target.secure, hostname: target.hostname, port: Number(origin.port) || (target.secure ? 443 : 80) }, out, 'the tunnels');
 }

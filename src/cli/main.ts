@@ -51,6 +51,7 @@ async function run(argv: string[]): Promise<number> {
     // HTTP proxy's NO_PROXY match; each proxied connection names its own sandbox.
     const named = sandbox ?? 'sandbox';
     if (config.proxyUrl !== undefined) resolveProxyTarget(named, config.proxyUrl, config.allowInsecure);
+    if (config.fallbackProxyUrl !== undefined) resolveProxyTarget(named, config.fallbackProxyUrl, config.allowInsecure);
     for (const w of found.warnings) out.warning({ code: 'TL_WARN_CREDENTIALS', message: w });
     checkResolvedCredentials(found);
     out.verbose(`Credentials from ${found.source}`);
@@ -67,6 +68,7 @@ async function run(argv: string[]): Promise<number> {
       sandboxApiUrl: config.sandboxApiUrl,
       resume: config.resume,
       proxyUrl: config.proxyUrl,
+      fallbackProxyUrl: config.fallbackProxyUrl,
       allowInsecure: config.allowInsecure,
       address: config.address,
       connectTimeoutMs: config.connectTimeoutMs,

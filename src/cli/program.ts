@@ -14,6 +14,8 @@ export interface CliConfig {
   sandboxApiUrl?: string;
   resume: boolean;
   proxyUrl?: string;
+  /** TENSORLAKE_SANDBOX_PROXY_URL: the proxy base when the sandbox record has none (and in local development). */
+  fallbackProxyUrl?: string;
   proxy?: string;
   address?: string;
   allowInsecure: boolean;
@@ -72,10 +74,13 @@ Examples:
   $ curl -x http://localhost:1080 http://my-app:3000/
   $ tl-tunnel -D 1080 my-app 5432   # localhost means my-app; also forward 5432
 
-  # Scripts (bash): JSON events on stdout; read the port picked for :5432
-  # while the tunnel keeps running (jq --unbuffered passes each line on at once)
-  $ read -r port < <(tl-tunnel --json sbx-123 :5432 |
-      jq --unbuffered -r 'select(.event=="listening") | .addresses[0].port')
+  # Scripts (bash): start in the background, read the port picked for
+  # :5432, stop it when done (nothing is left running)
+  $ out=$(tl-tunnel --detach --json sbx-123 :5432)
+  $ port=$(jq -r 'select(.event=="listening") | .addresses[0].port' <<<"$out")
+  $ psql -h localhost -p "$port" -U postgres -c 'select 1'
+  $ tl-tunnel stop sbx-123
+  $ tl-tunnel ps                    # running tunnels; tl-tunnel logs <id>
 
 Proxy destinations: <sandbox>, <sandbox>.sandbox or <sandbox>.localhost, and
   the port inside it; localhost / 127.0.0.1 / ::1 = the sandbox argument;
@@ -201,7 +206,7 @@ export function buildProgram(): Command {
     .option('--project <id>', 'project id for a personal access token (default: $TENSORLAKE_PROJECT_ID, tl login, config)')
     .option('--api-url <url>', 'Tensorlake API URL; the sandbox is looked up at api.X -> sandbox.X (default: $TENSORLAKE_API_URL, config, https://api.tensorlake.ai)')
     .option('--resume', 'resume the sandbox if it is suspended (at start and while running), then wait for it')
-    .option('--proxy-url <url>', 'talk to this sandbox proxy directly, without a lookup (default: $TENSORLAKE_SANDBOX_PROXY_URL, else the sandbox_url of the sandbox record)')
+    .option('--proxy-url <url>', "talk to this sandbox proxy directly, without a lookup (default: the sandbox record's sandbox_url, else $TENSORLAKE_SANDBOX_PROXY_URL)")
     .option('--proxy <url>', 'HTTP CONNECT proxy (default: $HTTPS_PROXY / $HTTP_PROXY, honouring $NO_PROXY)')
     .option('--address <addr>', 'bind address for specs (and -D) without one (default: 127.0.0.1 and ::1)')
     .option('--allow-insecure', 'allow http:// or ws:// to a proxy that is not on this machine')
@@ -276,8 +281,11 @@ export function parseArgs(argv: string[]): ParseResult {
       projectId: o.project,
       sandboxApiUrl: process.env.TENSORLAKE_SANDBOX_API_URL?.trim() || undefined,
       resume: o.resume === true,
-      // An empty variable means unset; an empty --proxy-url is a mistake, refused by resolveProxyTarget.
-      proxyUrl: o.proxyUrl ?? (process.env.TENSORLAKE_SANDBOX_PROXY_URL?.trim() || undefined),
+      // As upstream, the variable never switches the lookup off: it is only the fallback when the
+      // record has no sandbox_url. An empty variable means unset; an empty --proxy-url is a mistake,
+      // refused by resolveProxyTarget.
+      proxyUrl: o.proxyUrl,
+      fallbackProxyUrl: process.env.TENSORLAKE_SANDBOX_PROXY_URL?.trim() || undefined,
       proxy: o.proxy,
       address: o.address,
       allowInsecure: o.allowInsecure === true,

@@ -6,7 +6,8 @@ import type { Output } from './output.js';
 type Options = Omit<TunnelOptions, 'ports'>;
 
 const PROXY_FROM = {
-  explicit: 'explicit --proxy-url / TENSORLAKE_SANDBOX_PROXY_URL',
+  explicit: '--proxy-url: no lookup',
+  setting: 'TENSORLAKE_SANDBOX_PROXY_URL',
   record: "the sandbox record's sandbox_url",
   fallback: 'the default host: the record has no sandbox_url',
   local: 'the local development default (API URL on localhost)',

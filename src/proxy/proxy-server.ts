@@ -209,6 +209,7 @@ export async function openProxy(options: ProxyOptions, resolveRoute?: ResolveRou
   const settings = resolveOptions({ ...options, sandbox: sandbox ?? 'proxy', ports: [] });
   // Fails now, not at the first connection, on a bad proxy URL (the host name does not matter).
   resolveProxyTarget(sandbox ?? 'proxy', options.proxyUrl, options.allowInsecure);
+  if (options.fallbackProxyUrl !== undefined) resolveProxyTarget(sandbox ?? 'proxy', options.fallbackProxyUrl, options.allowInsecure);
   const { port: _port, sandbox: _sandbox, handshakeTimeoutMs: _t, address: _a, ...tunnelOptions } = options;
   const server = new ProxyServer(sandbox, resolveRoute ?? cachedRoutes(tunnelOptions), timeout, settings);
   await server.listen(address, options.port);

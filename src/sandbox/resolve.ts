@@ -30,6 +30,8 @@ export interface ResolveSandboxOptions {
   sandboxApiUrl?: string;
   /** An explicit proxy base: no lookup unless sandboxApiUrl is given too, and it wins over sandbox_url. */
   proxyUrl?: string;
+  /** The proxy base when the record has no sandbox_url, and in local development (TENSORLAKE_SANDBOX_PROXY_URL). */
+  fallbackProxyUrl?: string;
   allowInsecure?: boolean;
   /** Resume a suspended sandbox instead of failing. */
   resume?: boolean;
@@ -56,8 +58,8 @@ export interface ResolvedSandbox {
   status: string;
   /** The proxy base the tunnels use. */
   proxyUrl: string;
-  /** explicit: --proxy-url / TENSORLAKE_SANDBOX_PROXY_URL; record: sandbox_url; fallback: https://<id>.sandbox.tensorlake.ai; local: a local stack. */
-  proxyUrlSource: 'explicit' | 'record' | 'fallback' | 'local';
+  /** explicit: --proxy-url; record: sandbox_url; setting: fallbackProxyUrl (TENSORLAKE_SANDBOX_PROXY_URL); fallback: https://<id>.sandbox.tensorlake.ai; local: a local stack's default. */
+  proxyUrlSource: 'explicit' | 'record' | 'setting' | 'fallback' | 'local';
   routingHint?: string;
   /** Whether the control plane was asked. */
   lookedUp: boolean;
@@ -68,7 +70,7 @@ export interface ResolvedSandbox {
 export const DEFAULT_SANDBOX_WAIT_MS = 120_000;
 
 /** The lookup settings carried by tunnel options (where the lookup's agent is `lookupAgent`). */
-export type LookupSettings = Pick<ResolveSandboxOptions, 'credentials' | 'apiUrl' | 'sandboxApiUrl' | 'proxyUrl' | 'allowInsecure' | 'resume'> & { lookupAgent?: Agent; connectTimeoutMs?: number };
+export type LookupSettings = Pick<ResolveSandboxOptions, 'credentials' | 'apiUrl' | 'sandboxApiUrl' | 'proxyUrl' | 'fallbackProxyUrl' | 'allowInsecure' | 'resume'> & { lookupAgent?: Agent; connectTimeoutMs?: number };
 
 /** The resolveSandbox() options that tunnel options imply (sandbox, wait and callbacks aside). */
 export function lookupOptionsOf(o: LookupSettings): Omit<ResolveSandboxOptions, 'sandbox'> {
@@ -77,6 +79,7 @@ export function lookupOptionsOf(o: LookupSettings): Omit<ResolveSandboxOptions, 
     apiUrl: o.apiUrl,
     sandboxApiUrl: o.sandboxApiUrl,
     proxyUrl: o.proxyUrl,
+    fallbackProxyUrl: o.fallbackProxyUrl,
     allowInsecure: o.allowInsecure,
     resume: o.resume,
     agent: o.lookupAgent,
@@ -99,7 +102,7 @@ export function lookupBaseFor(options: Pick<ResolveSandboxOptions, 'apiUrl' | 's
 function checkOptions(options: ResolveSandboxOptions): void {
   if (options === null || typeof options !== 'object') throw usageError('resolveSandbox expects an options object: { sandbox, credentials, ... }');
   const o = options as unknown as Record<string, unknown>;
-  for (const name of ['apiUrl', 'sandboxApiUrl', 'proxyUrl'] as const) {
+  for (const name of ['apiUrl', 'sandboxApiUrl', 'proxyUrl', 'fallbackProxyUrl'] as const) {
     if (o[name] !== undefined && typeof o[name] !== 'string') throw usageError(`Invalid option ${name}: expected a string`);
   }
   for (const name of ['waitMs', 'requestTimeoutMs', 'pollMs'] as const) {
@@ -111,6 +114,10 @@ function checkOptions(options: ResolveSandboxOptions): void {
 /** The proxy base from the record, or the documented default host when it has none. */
 function proxyFromRecord(record: SandboxRecord, options: ResolveSandboxOptions, say: (e: Omit<SandboxStatusEvent, 'sandbox'>) => void): Pick<ResolvedSandbox, 'proxyUrl' | 'proxyUrlSource'> {
   if (options.proxyUrl !== undefined) return { proxyUrl: options.proxyUrl, proxyUrlSource: 'explicit' };
+  if (record.sandboxUrl === undefined && options.fallbackProxyUrl !== undefined) {
+    say({ phase: 'note', message: `The record of sandbox ${record.id} has no sandbox_url; using TENSORLAKE_SANDBOX_PROXY_URL` });
+    return { proxyUrl: options.fallbackProxyUrl, proxyUrlSource: 'setting' };
+  }
   if (record.sandboxUrl === undefined) {
     const proxyUrl = `https://${record.id}.${DEFAULT_PROXY_DOMAIN}`;
     say({ phase: 'note', message: `The record of sandbox ${record.id} has no sandbox_url; using ${proxyUrl}` });
@@ -142,9 +149,11 @@ export async function resolveSandbox(options: ResolveSandboxOptions): Promise<Re
   const say = (e: Omit<SandboxStatusEvent, 'sandbox'>): void => options.onStatus?.({ sandbox: requested, ...e });
   // An explicit proxy is checked before anything is sent anywhere.
   if (options.proxyUrl !== undefined) resolveProxyTarget(requested, options.proxyUrl, options.allowInsecure);
+  if (options.fallbackProxyUrl !== undefined) resolveProxyTarget(requested, options.fallbackProxyUrl, options.allowInsecure);
   const base = lookupBaseFor(options);
   if (base === undefined) {
     if (options.proxyUrl !== undefined) return { requested, id: requested, status: 'unknown', proxyUrl: options.proxyUrl, proxyUrlSource: 'explicit', lookedUp: false };
+    if (options.fallbackProxyUrl !== undefined) return { requested, id: requested, status: 'unknown', proxyUrl: options.fallbackProxyUrl, proxyUrlSource: 'setting', lookedUp: false };
     return { requested, id: requested, status: 'unknown', proxyUrl: LOCAL_PROXY_URL, proxyUrlSource: 'local', lookedUp: false };
   }
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
