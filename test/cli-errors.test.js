@@ -70,7 +70,7 @@ const USAGE_ROWS = [
   ['unknown option', ['--bogus', 'sbx-1', '5432'], /unknown option '--bogus'/i, /e\.g\. tl-tunnel sbx-123 5432/, /--help/],
   ['missing port spec', ['sbx-1'], /missing required argument 'port-spec'/i, /e\.g\. tl-tunnel sbx-123 5432/],
   ['no arguments', [], /missing required argument/i, /e\.g\./],
-  ['bad sandbox name', ['sb.x', '5432'], /Invalid sandbox "sb\.x"/, /e\.g\. sbx-123/],
+  ['bad sandbox name', ['sb/x', '5432'], /Invalid sandbox "sb\/x"/, /e\.g\. sbx-123/],
   ['bad port spec', ['sbx-1', 'abc'], /port spec "abc"/, /e\.g\. 5432/],
   ['port 0 as REMOTE', ['sbx-1', '0'], /remote port 0/, /e\.g\. 5432/],
   ['REMOTE 0 after LOCAL', ['sbx-1', '8080:0'], /remote port 0/, /e\.g\. 5432/],

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { CLI, ROOT, cliEnv, eventually, runCli, startEcho, startServer } from './helpers/index.js';
+import { CLI, ROOT, cliEnv, eventually, runCli, startEcho, startServer, sandboxOf } from './helpers/index.js';
 
 // The shells write into HOME (fish creates ~/.config/fish): give them one of their own, never the
 // CLI's nonexistent one, which must stay nonexistent for the other tests.
@@ -129,7 +129,7 @@ test('completion takes bash, zsh or fish; a sandbox named "completion" still for
   const echo = await startEcho();
   const server = await startServer();
   const sandboxes = [];
-  server.on('request', (req) => sandboxes.push(req.headers['x-tensorlake-sandbox-id']));
+  server.on('request', (req) => sandboxes.push(sandboxOf(req.headers)));
   // The proxy given after the spec, so that `completion` stays the first word.
   const child = spawn(process.execPath, [CLI, 'completion', `:${echo.port}`, '--proxy-url', server.url], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, writeFile, chmod, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startEcho, startServer, startCli, runCli, randomBytes } from './helpers/index.js';
+import { startEcho, startServer, startCli, runCli, randomBytes, sandboxOf } from './helpers/index.js';
 
 const secret = (prefix) => `${prefix}_${randomBytes(12).toString('hex')}`;
 const KEY_FLAG = secret('tl_apiKey_flag');
@@ -101,7 +101,7 @@ test('TENSORLAKE_PAT wins over the file and sends the organization and project h
   assert.equal(r.headers.authorization, `Bearer ${PAT_ENV}`);
   assert.equal(r.headers['x-forwarded-organization-id'], 'org-env');
   assert.equal(r.headers['x-forwarded-project-id'], 'proj-env');
-  assert.equal(r.headers['x-tensorlake-sandbox-id'], 'sbx-cred');
+  assert.equal(sandboxOf(r.headers), 'sbx-cred');
   assert.match(r.stderr, /^Credentials from TENSORLAKE_PAT$/m);
 });
 

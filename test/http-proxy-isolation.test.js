@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { eventually, listen, startCli, startServer } from './helpers/index.js';
+import { eventually, listen, startCli, startServer, sandboxOf } from './helpers/index.js';
 import { requireBinary } from './helpers/services.js';
 
 let server;
@@ -25,7 +25,7 @@ const sandboxes = [];
 
 before(async () => {
   server = await startServer();
-  server.on('request', (req) => sandboxes.push(req.headers['x-tensorlake-sandbox-id']));
+  server.on('request', (req) => sandboxes.push(sandboxOf(req.headers)));
   // Answers the first request head on each connection, keeps the connection open whatever it was
   // asked, and records every byte it ever gets.
   hostile = net.createServer((socket) => {

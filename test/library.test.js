@@ -11,7 +11,9 @@ import { CANARY_KEY, echoRoundTrip, eventually, randomBytes, sha256, startEcho, 
 const BASE = { sandbox: 'sbx-1', ports: ':5432', credentials: { apiKey: CANARY_KEY }, proxyUrl: 'http://127.0.0.1:9', check: false };
 
 const BAD_OPTIONS = [
-  ['sandbox', { sandbox: 'a.b' }, /Invalid sandbox/],
+  ['sandbox', { sandbox: 'a/b' }, /Invalid sandbox/],
+  // Passed as typed to a lookup, but a local proxy routes on Host <id>.local: there it must be a label.
+  ['sandbox that cannot be a host label', { sandbox: 'a.b' }, /cannot be part of a host name/],
   ['sandbox missing', { sandbox: undefined }, /Invalid sandbox/],
   ['ports', { ports: 'abc' }, /port spec "abc"/],
   ['ports missing', { ports: undefined }, /option ports/],

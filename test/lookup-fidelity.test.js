@@ -97,3 +97,71 @@ test('while waiting, a sandbox briefly missing (404) is asked again until it run
     await echo.close();
   }
 });
+
+test('identifiers go to the control plane as typed; only what would move the request is refused', async () => {
+  const echo = await startEcho();
+  try {
+    await withControlPlane([{ id: 'sbx-typed', name: 'My_Box.1' }], async (server, env) => {
+      const lookups = [];
+      server.on('control', (req) => lookups.push(req.url));
+      const cli = await startCli(['--proxy-url', server.url, 'My_Box.1', `:${echo.port}`], { env });
+      assert.equal((await cli.stop()).code, 0);
+      assert.deepEqual(lookups, ['/sandboxes/My_Box.1'], 'not lower-cased, not refused: the control plane judges');
+      const unknown = await runCli(['--proxy-url', server.url, 'No_Such.Box', ':5432'], { env });
+      assert.equal(unknown.code, 4, unknown.stderr);
+      for (const bad of ['a/b', 'a?b', 'a#b', '%2e%2e', 'two words', 'x'.repeat(129)]) {
+        const r = await runCli(['--proxy-url', server.url, bad, ':5432'], { env });
+        assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+        assert.match(r.stderr, /^error Invalid sandbox .*without spaces, \/, \?, #, % or \\/m);
+      }
+    });
+  } finally {
+    await echo.close();
+  }
+});
+
+test('a record without an id: the identifier as typed names the sandbox, as upstream', async () => {
+  const echo = await startEcho();
+  const server = await startServer();
+  const seen = [];
+  server.on('request', (req) => seen.push(req.headers.host));
+  const plane = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'running', sandbox_url: server.url })));
+  const planeUrl = `http://127.0.0.1:${await listen(plane)}`;
+  try {
+    const cli = await startCli(['my-named-box', `:${echo.port}`], { env: { TENSORLAKE_SANDBOX_API_URL: planeUrl } });
+    assert.equal((await cli.stop()).code, 0);
+    assert.ok(seen.length > 0 && seen.every((h) => h === 'my-named-box.local'), seen.join(' '));
+  } finally {
+    plane.close();
+    await server.close();
+    await echo.close();
+  }
+});
+
+test('local development as upstream: no lookup, Host <id>.local instead of the id header, and --resume through the namespaced lifecycle API', async () => {
+  const echo = await startEcho();
+  const server = await startServer({ sandboxes: [{ id: 'sbx-sleepy', status: 'suspended', resume_ms: 300 }] });
+  const control = [];
+  const upgrades = [];
+  server.on('control', (req) => control.push(`${req.method} ${req.url}`));
+  server.on('request', (req) => upgrades.push(req.headers));
+  // A local stack: the API URL on 127.0.0.1, its proxy named by TENSORLAKE_SANDBOX_PROXY_URL.
+  const env = { TENSORLAKE_API_URL: server.url, TENSORLAKE_SANDBOX_PROXY_URL: server.url, INDEXIFY_NAMESPACE: 'dev' };
+  try {
+    const resumed = await startCli(['--resume', 'sbx-sleepy', `:${echo.port}`], { env });
+    assert.equal((await resumed.stop()).code, 0);
+    assert.deepEqual(control.slice(0, 2), ['GET /v1/namespaces/dev/sandboxes/sbx-sleepy', 'POST /v1/namespaces/dev/sandboxes/sbx-sleepy/resume']);
+    assert.ok(control.slice(2).every((c) => c === 'GET /v1/namespaces/dev/sandboxes/sbx-sleepy'), control.join('\n'));
+    const last = upgrades.at(-1);
+    assert.equal(last.host, 'sbx-sleepy.local');
+    assert.equal(last['x-tensorlake-sandbox-id'], undefined, 'Host instead of the id header');
+    // Without --resume: no lifecycle call at all.
+    control.length = 0;
+    const plain = await startCli(['--namespace', 'other', 'sbx-sleepy', `:${echo.port}`], { env });
+    assert.equal((await plain.stop()).code, 0);
+    assert.deepEqual(control, []);
+  } finally {
+    await server.close();
+    await echo.close();
+  }
+});

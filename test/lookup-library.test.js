@@ -42,10 +42,11 @@ test('resolveSandbox reports progress, and a cached resolver feeds openTunnel wi
     const resolved = await resolveSandbox({ sandbox: 'LIB-DB', credentials, sandboxApiUrl: server.url, pollMs: 100, onStatus: (e) => events.push(e) });
     assert.deepEqual(
       { ...resolved },
-      { requested: 'lib-db', id: ID, name: 'lib-db', status: 'running', proxyUrl: server.url, proxyUrlSource: 'record', routingHint: 'r1', lookedUp: true, lookupBase: server.url },
+      { requested: 'LIB-DB', id: ID, name: 'lib-db', status: 'running', proxyUrl: server.url, proxyUrlSource: 'record', routingHint: 'r1', lookedUp: true, lookupBase: server.url },
     );
     assert.deepEqual([...new Set(events.map((e) => e.phase))], ['lookup', 'waiting']);
-    assert.ok(events.every((e) => e.sandbox === 'lib-db' && typeof e.message === 'string'));
+    // The identifier as typed: the control plane judges case.
+    assert.ok(events.every((e) => e.sandbox === 'LIB-DB' && typeof e.message === 'string'));
 
     const resolver = createSandboxResolver({ credentials, sandboxApiUrl: server.url });
     const before = gets.length;

@@ -73,16 +73,16 @@ test('`sbx --wait 5432` keeps 5432 as the port spec; --wait with --no-check says
   }
 });
 
-test('one spelling of the sandbox on every line', async () => {
+test('one spelling of the sandbox on every line: as typed (the control plane judges case)', async () => {
   const echo = await startEcho();
   const server = await startServer();
   const cli = await startCli(['--proxy-url', server.url, 'SBX-Case', `:${echo.port}`]);
   const r = await cli.stop();
   await server.close();
   await echo.close();
-  assert.match(r.stderr, /Checking sandbox sbx-case…/);
-  assert.match(r.stderr, /-> sbx-case:/);
-  assert.doesNotMatch(r.stderr + r.stdout, /SBX-Case/);
+  assert.match(r.stderr, /Checking sandbox SBX-Case…/);
+  assert.match(r.stderr, /-> SBX-Case:/);
+  assert.doesNotMatch(r.stderr + r.stdout, /sbx-case/);
 });
 
 test('http:// to a TLS server: retries are announced, then host:port and a hint to use https://', async () => {

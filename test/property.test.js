@@ -77,15 +77,20 @@ const sandboxLike = fc.oneof(
   fc.array(fc.constantFrom('a', 'Z', '9', '-', '.', '@', '#', '/', '%2e', ' ', 'ѕ', '\u212A', 'ｓ', ':', '?', '\\', '\0'), { maxLength: 12 }).map((p) => p.join('')),
 );
 
-test('sandbox names either fail as usage errors or give a host of one label under sandbox.tensorlake.ai', () => {
+test('sandbox names either fail as usage errors, or, where they become a host, fail or give one label under sandbox.tensorlake.ai', () => {
   let accepted = 0;
   fc.assert(
     fc.property(sandboxLike, fc.integer({ min: 1, max: 65535 }), (input, port) => {
-      const { value: name } = usageOrValue(() => parseSandboxName(input));
-      if (name === undefined) return;
+      const { value: typed } = usageOrValue(() => parseSandboxName(input));
+      if (typed === undefined) return;
+      // As typed for the control plane; only a DNS label becomes part of a host name.
+      assert.equal(typed, input);
+      const { value: target } = usageOrValue(() => resolveProxyTarget(typed, undefined));
+      if (target === undefined) return;
       accepted += 1;
+      const name = typed.toLowerCase();
       assert.match(name, LABEL);
-      const url = new URL(tunnelUrl(resolveProxyTarget(name, undefined), port));
+      const url = new URL(tunnelUrl(target, port));
       assert.equal(url.protocol, 'wss:');
       assert.equal(url.host, `${name}.sandbox.tensorlake.ai`);
       assert.equal(url.pathname, TUNNEL);

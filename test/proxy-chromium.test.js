@@ -10,7 +10,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { WebSocketServer } from 'ws';
-import { listen, startCli, startServer } from './helpers/index.js';
+import { listen, startCli, startServer, sandboxOf } from './helpers/index.js';
 import { requireBinary } from './helpers/services.js';
 
 const chromium = requireBinary('chromium', 'chromium');
@@ -33,7 +33,7 @@ const sandboxes = [];
 
 before(async () => {
   server = await startServer();
-  server.on('request', (req) => sandboxes.push(req.headers['x-tensorlake-sandbox-id']));
+  server.on('request', (req) => sandboxes.push(sandboxOf(req.headers)));
   let gate = new Promise((resolve) => (openGate = resolve));
   web = http.createServer(async (req, res) => {
     if (req.url === '/gate') {

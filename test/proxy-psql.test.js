@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startCli, startServer } from './helpers/index.js';
+import { startCli, startServer, sandboxOf } from './helpers/index.js';
 import { psqlBinary, requireBinary, run, startPostgres } from './helpers/services.js';
 
 test('proxychains4 + psql "host=my-db" through the SOCKS5 port', { timeout: 120_000 }, async () => {
@@ -14,7 +14,7 @@ test('proxychains4 + psql "host=my-db" through the SOCKS5 port', { timeout: 120_
   const pg = await startPostgres();
   const server = await startServer();
   const sandboxes = [];
-  server.on('request', (req) => sandboxes.push(req.headers['x-tensorlake-sandbox-id']));
+  server.on('request', (req) => sandboxes.push(sandboxOf(req.headers)));
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tl-proxychains-'));
   let cli;
   try {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { openTunnel, parseSandboxName, resolveProxyTarget, tunnelUrl } from '../dist/index.js';
-import { CANARY_KEY, listen, runCli, startCli, startEcho, startServer } from './helpers/index.js';
+import { CANARY_KEY, listen, runCli, startCli, startEcho, startServer, sandboxOf } from './helpers/index.js';
 
 const TUNNEL = '/api/v1/tunnels/tcp';
 
@@ -13,16 +13,21 @@ const TUNNEL = '/api/v1/tunnels/tcp';
 function record(server) {
   const seen = [];
   server.on('request', (req) => {
-    seen.push({ url: req.url, host: req.headers.host, sandbox: req.headers['x-tensorlake-sandbox-id'], auth: req.headers.authorization });
+    seen.push({ url: req.url, host: req.headers.host, sandbox: sandboxOf(req.headers), auth: req.headers.authorization });
   });
   return seen;
 }
 
+// Refused as typed: they would change the lookup's path, or cannot travel in a header.
 const BAD_SANDBOXES = [
-  '', 'a'.repeat(64), 'sbx.evil.com', 'sbx.', '.sbx', 'sbx@evil.com', 'sbx#x', 'sbx/x', 'sbx\\x', 'sbx%2eevil', '%2e', '%2e%2e',
-  '.', '..', 'sbx x', ' sbx', 'sbx ', 'sbx\n', 'sbx\t', 'sbx\0', '-sbx', 'sbx-', 'sbx_1', 'sbx:80', 'sbx?port=1',
+  '', 'a'.repeat(129), 'sbx#x', 'sbx/x', 'sbx\\x', 'sbx%2eevil', '%2e', '%2e%2e',
+  'sbx x', ' sbx', 'sbx ', 'sbx\n', 'sbx\t', 'sbx\0', 'sbx?port=1',
   // Look-alikes: Cyrillic "ѕ", the Kelvin sign (lower-cases to ASCII "k"), full-width letters, a dotless i.
   'ѕbx', '\u212Asbx', 'ｓｂｘ', 'sbıx', 'sbx\u200b',
+];
+// Sent to the control plane as typed, but never part of a host name (<id>.sandbox.tensorlake.ai, Host: <id>.local).
+const NOT_HOST_LABELS = [
+  'a'.repeat(64), 'sbx.evil.com', 'sbx.', '.sbx', 'sbx@evil.com', '.', '..', '-sbx', 'sbx-', 'sbx_1', 'sbx:80',
   // Punycode labels: the URL parser would decode (or refuse) them.
   'xn--sbx-1', 'XN--a', 'xn--80ak6aa92e',
 ];
@@ -34,19 +39,23 @@ const GOOD_SANDBOXES = [
   ['a'.repeat(63), 'a'.repeat(63)],
 ];
 
-test('sandbox names: label characters only, lower-cased; the default host stays under sandbox.tensorlake.ai', () => {
+test('sandbox names: as typed unless they would move the request; only DNS labels become hosts, under sandbox.tensorlake.ai', () => {
   for (const bad of BAD_SANDBOXES) {
     assert.throws(() => parseSandboxName(bad), (err) => err.code === 'TL_ERR_USAGE', JSON.stringify(bad));
   }
+  for (const typed of NOT_HOST_LABELS) {
+    assert.equal(parseSandboxName(typed), typed);
+    assert.throws(() => resolveProxyTarget(typed, undefined), (err) => err.code === 'TL_ERR_USAGE' && /cannot be part of a host name/.test(err.message), JSON.stringify(typed));
+  }
   for (const [input, name] of GOOD_SANDBOXES) {
-    assert.equal(parseSandboxName(input), name);
-    const target = resolveProxyTarget(name, undefined);
+    assert.equal(parseSandboxName(input), input);
+    const target = resolveProxyTarget(input, undefined);
     assert.deepEqual(target, { origin: `wss://${name}.sandbox.tensorlake.ai`, hostname: `${name}.sandbox.tensorlake.ai`, secure: true, perSandboxHost: true });
     assert.equal(tunnelUrl(target, 5432), `wss://${name}.sandbox.tensorlake.ai${TUNNEL}?port=5432`);
   }
 });
 
-test('CLI: bad sandbox names exit 2 before any request; good ones reach the server as X-Tensorlake-Sandbox-Id', { timeout: 60_000 }, async () => {
+test('CLI: bad sandbox names exit 2 before any request; good ones reach a local proxy as Host <sandbox>.local', { timeout: 60_000 }, async () => {
   const echo = await startEcho();
   const server = await startServer();
   const seen = record(server);
@@ -55,6 +64,12 @@ test('CLI: bad sandbox names exit 2 before any request; good ones reach the serv
       const r = await runCli(['--proxy-url', server.url, '--', bad, String(echo.port)]);
       assert.equal(r.code, 2, `${JSON.stringify(bad)}: ${r.stderr}`);
       assert.match(r.stderr, /Invalid sandbox/);
+    }
+    // A local proxy routes on Host <id>.local: a name that is no DNS label cannot go there.
+    for (const typed of NOT_HOST_LABELS.slice(0, 4)) {
+      const r = await runCli(['--proxy-url', server.url, '--', typed, String(echo.port)]);
+      assert.equal(r.code, 2, `${JSON.stringify(typed)}: ${r.stderr}`);
+      assert.match(r.stderr, /cannot be part of a host name/);
     }
     assert.equal(seen.length, 0, 'no upgrade for a refused sandbox');
     for (const [input, name] of GOOD_SANDBOXES) {
@@ -154,7 +169,7 @@ test('CLI: proxy URLs reach the server with exactly the expected request, Host a
   }
 });
 
-test('CLI: an IPv6 loopback base sends Host <sandbox>.local, as every loopback proxy base does', { timeout: 20_000 }, async (t) => {
+test('CLI: an IPv6 loopback base gets the sandbox-id header: only localhost and 127.0.0.1 mean a local stack (Host <sandbox>.local), as upstream', { timeout: 20_000 }, async (t) => {
   let server;
   try {
     server = await startServer({ host: '::1' });
@@ -168,7 +183,7 @@ test('CLI: an IPv6 loopback base sends Host <sandbox>.local, as every loopback p
     const cli = await startCli(['--proxy-url', server.url, 'sbx-1', `:${echo.port}`]);
     const r = await cli.stop();
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(seen, [{ url: `${TUNNEL}?port=${echo.port}`, host: 'sbx-1.local', sandbox: 'sbx-1', auth: `Bearer ${CANARY_KEY}` }]);
+    assert.deepEqual(seen, [{ url: `${TUNNEL}?port=${echo.port}`, host: `[::1]:${server.port}`, sandbox: 'sbx-1', auth: `Bearer ${CANARY_KEY}` }]);
   } finally {
     await server.close();
     await echo.close();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { cachedRoutes, ROUTE_TTL_MS, MAX_ROUTES } from '../dist/proxy/routes.js';
-import { echoRoundTrip, eventually, listen, startCli, startEcho, startServer } from './helpers/index.js';
+import { echoRoundTrip, eventually, listen, startCli, startEcho, startServer, sandboxOf } from './helpers/index.js';
 import { socks5Connect } from './helpers/socks.js';
 
 const fdsOf = (pid) => readdirSync(`/proc/${pid}/fd`).length;
@@ -142,7 +142,7 @@ test('proxy mode looks a name up again once its sandbox is gone, and the name ma
     ],
   });
   const seen = [];
-  server.on('request', (req) => seen.push(req.headers['x-tensorlake-sandbox-id']));
+  server.on('request', (req) => seen.push(sandboxOf(req.headers)));
   const cli = await startCli(['--proxy-url', server.url, '-D', '0'], { env: { TENSORLAKE_SANDBOX_API_URL: server.url } });
   const through = async () => {
     const { code, socket } = await socks5Connect(cli.port, 'db', echo.port);

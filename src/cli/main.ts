@@ -69,6 +69,7 @@ async function run(argv: string[]): Promise<number> {
       resume: config.resume,
       proxyUrl: config.proxyUrl,
       fallbackProxyUrl: config.fallbackProxyUrl,
+      namespace: config.namespace,
       allowInsecure: config.allowInsecure,
       address: config.address,
       connectTimeoutMs: config.connectTimeoutMs,

@@ -16,6 +16,8 @@ export interface CliConfig {
   proxyUrl?: string;
   /** TENSORLAKE_SANDBOX_PROXY_URL: the proxy base when the sandbox record has none (and in local development). */
   fallbackProxyUrl?: string;
+  /** --namespace / INDEXIFY_NAMESPACE: local development's lifecycle namespace. */
+  namespace?: string;
   proxy?: string;
   address?: string;
   allowInsecure: boolean;
@@ -207,6 +209,7 @@ export function buildProgram(): Command {
     .option('--api-url <url>', 'Tensorlake API URL; the sandbox is looked up at api.X -> sandbox.X (default: $TENSORLAKE_API_URL, config, https://api.tensorlake.ai)')
     .option('--resume', 'resume the sandbox if it is suspended (at start and while running), then wait for it')
     .option('--proxy-url <url>', "talk to this sandbox proxy directly, without a lookup (default: the sandbox record's sandbox_url, else $TENSORLAKE_SANDBOX_PROXY_URL)")
+    .option('--namespace <name>', 'local development (a localhost API URL): the namespace of --resume (default: $INDEXIFY_NAMESPACE, then "default")')
     .option('--proxy <url>', 'HTTP CONNECT proxy (default: $HTTPS_PROXY / $HTTP_PROXY, honouring $NO_PROXY)')
     .option('--address <addr>', 'bind address for specs (and -D) without one (default: 127.0.0.1 and ::1)')
     .option('--allow-insecure', 'allow http:// or ws:// to a proxy that is not on this machine')
@@ -286,6 +289,7 @@ export function parseArgs(argv: string[]): ParseResult {
       // refused by resolveProxyTarget.
       proxyUrl: o.proxyUrl,
       fallbackProxyUrl: process.env.TENSORLAKE_SANDBOX_PROXY_URL?.trim() || undefined,
+      namespace: o.namespace ?? (process.env.INDEXIFY_NAMESPACE?.trim() || undefined),
       proxy: o.proxy,
       address: o.address,
       allowInsecure: o.allowInsecure === true,

@@ -17,6 +17,8 @@ export interface TunnelOptions {
    * Default: the sandbox record's sandbox_url, found by a lookup.
    */
   proxyUrl?: string;
+  /** Local development: the namespace of lifecycle calls (resume). Default "default" (INDEXIFY_NAMESPACE in the CLI). */
+  namespace?: string;
   /** The proxy base when the sandbox record names none, and in local development (TENSORLAKE_SANDBOX_PROXY_URL): never switches the lookup off. */
   fallbackProxyUrl?: string;
   /** Tensorlake API URL the lookup base is derived from (api.X -> sandbox.X). Default https://api.tensorlake.ai. */
@@ -99,7 +101,7 @@ function checkShapes(options: TunnelOptions): void {
   if (o.credentials === null || typeof o.credentials !== 'object') {
     throw usageError('Invalid option credentials: expected an object such as { apiKey: process.env.TENSORLAKE_API_KEY }');
   }
-  for (const name of ['proxyUrl', 'fallbackProxyUrl', 'address', 'apiUrl', 'sandboxApiUrl'] as const) {
+  for (const name of ['proxyUrl', 'fallbackProxyUrl', 'namespace', 'address', 'apiUrl', 'sandboxApiUrl'] as const) {
     if (o[name] !== undefined && typeof o[name] !== 'string') throw usageError(`Invalid option ${name}: expected a string`);
   }
   for (const name of ['onStartupRetry', 'onSandboxStatus'] as const) {

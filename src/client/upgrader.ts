@@ -2,8 +2,18 @@ import type { ClientRequest } from 'node:http';
 import type WebSocket from 'ws';
 import { credentialHeaders, credentialsHint, type Credentials } from '../config/credentials.js';
 import { TunnelError, registerSecret } from '../errors.js';
-import { parseSandboxName } from '../config/sandbox-name.js';
-import { isLoopbackHost, resolveProxyTarget, tunnelUrl, type ProxyTarget } from '../config/proxy-url.js';
+import { hostLabel, parseSandboxName } from '../config/sandbox-name.js';
+import { resolveProxyTarget, tunnelUrl, type ProxyTarget } from '../config/proxy-url.js';
+
+/** Headers that route or authenticate a tunnel: ours alone, whatever a caller's `headers` hold. */
+const OWN_HEADERS = new Set(['authorization', 'host', 'x-tensorlake-sandbox-id', 'x-tensorlake-route-hint', 'x-forwarded-organization-id', 'x-forwarded-project-id']);
+
+function callerHeaders(headers: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers ?? {}).filter(([name]) => !OWN_HEADERS.has(name.toLowerCase())));
+}
+
+/** A local stack's proxy, which routes on `Host: <id>.local` (exactly these names, as upstream). */
+const LOCAL_PROXY_HOSTS = new Set(['localhost', '127.0.0.1']);
 import type { ResolvedSandbox } from '../sandbox/resolve.js';
 import type { SandboxWatch } from '../sandbox/watch.js';
 import { connectWebSocket, type RetryInfo } from './connect.js';
@@ -52,12 +62,12 @@ export class Upgrader {
     const { id, routingHint } = resolved;
     this.target = resolveProxyTarget(id, resolved.proxyUrl, options.allowInsecure);
     this.headers = {
-      ...options.headers,
+      ...callerHeaders(options.headers),
       'user-agent': `tl-tunnel/${VERSION}`,
-      'x-tensorlake-sandbox-id': id,
+      // A local stack's proxy (exactly localhost or 127.0.0.1, as upstream) routes on the Host name,
+      // which then replaces the id header; every other proxy gets the canonical id in its header.
+      ...(LOCAL_PROXY_HOSTS.has(this.target.hostname) ? { host: `${hostLabel(id)}.local` } : { 'x-tensorlake-sandbox-id': id }),
       ...(routingHint ? { 'x-tensorlake-route-hint': routingHint } : {}),
-      // A local proxy routes on the Host name, as Tensorlake's local stack does.
-      ...(isLoopbackHost(this.target.hostname) ? { host: `${id}.local` } : {}),
       ...credentialHeaders(options.credentials),
     };
     const origin = new URL(this.target.origin);

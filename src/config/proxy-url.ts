@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { quoteInput, usageError } from '../errors.js';
+import { hostLabel } from './sandbox-name.js';
 
 export const DEFAULT_PROXY_DOMAIN = 'sandbox.tensorlake.ai';
 export const TUNNEL_PATH = '/api/v1/tunnels/tcp';
@@ -33,7 +34,7 @@ export function isLoopbackHost(hostname: string): boolean {
  */
 export function resolveProxyTarget(sandbox: string, proxyUrl: string | undefined, allowInsecure = false): ProxyTarget {
   if (proxyUrl === undefined) {
-    const hostname = `${sandbox}.${DEFAULT_PROXY_DOMAIN}`;
+    const hostname = `${hostLabel(sandbox)}.${DEFAULT_PROXY_DOMAIN}`;
     return { origin: `wss://${hostname}`, hostname, secure: true, perSandboxHost: true };
   }
   if (proxyUrl === '') {

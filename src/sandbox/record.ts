@@ -48,12 +48,12 @@ export function parseSandboxRecord(text: string, requested: string, where: strin
     throw new TunnelError(ErrorCodes.LOOKUP, `The sandbox lookup at ${where} answered with something that is not a sandbox record`);
   }
   const record = doc as Record<string, unknown>;
-  const id = str(record, 'sandbox_id', 'id');
-  if (id === undefined) throw new TunnelError(ErrorCodes.LOOKUP, `The sandbox record for ${requested} from ${where} has no sandbox_id`);
-  if (!ID.test(id)) throw new TunnelError(ErrorCodes.LOOKUP, `The sandbox record for ${requested} from ${where} has an id that is not a valid sandbox id ("${peerText(id, 80)}")`);
+  // Without an id, the identifier as typed, as upstream does.
+  const id = str(record, 'sandbox_id', 'id') ?? requested;
+  if (!ID.test(id) && id !== requested) throw new TunnelError(ErrorCodes.LOOKUP, `The sandbox record for ${requested} from ${where} has an id that is not a valid sandbox id ("${peerText(id, 80)}")`);
   const hint = str(record, 'routing_hint');
   return {
-    id: id.toLowerCase(),
+    id,
     name: str(record, 'name'),
     status: (str(record, 'status') ?? 'unknown').toLowerCase(),
     sandboxUrl: str(record, 'sandbox_url', 'sandboxUrl'),

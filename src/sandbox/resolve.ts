@@ -2,7 +2,7 @@ import type { Agent } from 'node:http';
 import { ErrorCodes, TunnelError, registerSecret, usageError } from '../errors.js';
 import type { Credentials } from '../config/credentials.js';
 import { DEFAULT_PROXY_DOMAIN, resolveProxyTarget } from '../config/proxy-url.js';
-import { parseSandboxName } from '../config/sandbox-name.js';
+import { hostLabel, parseSandboxName } from '../config/sandbox-name.js';
 import { SandboxApi } from './api.js';
 import { LOCAL_PROXY_URL, checkLookupBase, deriveLookupBase, isLocalApiUrl } from './lookup-base.js';
 import type { SandboxRecord } from './record.js';
@@ -32,6 +32,8 @@ export interface ResolveSandboxOptions {
   proxyUrl?: string;
   /** The proxy base when the record has no sandbox_url, and in local development (TENSORLAKE_SANDBOX_PROXY_URL). */
   fallbackProxyUrl?: string;
+  /** Local development: the namespace of the lifecycle calls ({apiUrl}/v1/namespaces/<namespace>/sandboxes/...). Default "default". */
+  namespace?: string;
   allowInsecure?: boolean;
   /** Resume a suspended sandbox instead of failing. */
   resume?: boolean;
@@ -70,7 +72,7 @@ export interface ResolvedSandbox {
 export const DEFAULT_SANDBOX_WAIT_MS = 120_000;
 
 /** The lookup settings carried by tunnel options (where the lookup's agent is `lookupAgent`). */
-export type LookupSettings = Pick<ResolveSandboxOptions, 'credentials' | 'apiUrl' | 'sandboxApiUrl' | 'proxyUrl' | 'fallbackProxyUrl' | 'allowInsecure' | 'resume'> & { lookupAgent?: Agent; connectTimeoutMs?: number };
+export type LookupSettings = Pick<ResolveSandboxOptions, 'credentials' | 'apiUrl' | 'sandboxApiUrl' | 'proxyUrl' | 'fallbackProxyUrl' | 'namespace' | 'allowInsecure' | 'resume'> & { lookupAgent?: Agent; connectTimeoutMs?: number };
 
 /** The resolveSandbox() options that tunnel options imply (sandbox, wait and callbacks aside). */
 export function lookupOptionsOf(o: LookupSettings): Omit<ResolveSandboxOptions, 'sandbox'> {
@@ -80,6 +82,7 @@ export function lookupOptionsOf(o: LookupSettings): Omit<ResolveSandboxOptions, 
     sandboxApiUrl: o.sandboxApiUrl,
     proxyUrl: o.proxyUrl,
     fallbackProxyUrl: o.fallbackProxyUrl,
+    namespace: o.namespace,
     allowInsecure: o.allowInsecure,
     resume: o.resume,
     agent: o.lookupAgent,
@@ -102,13 +105,25 @@ export function lookupBaseFor(options: Pick<ResolveSandboxOptions, 'apiUrl' | 's
 function checkOptions(options: ResolveSandboxOptions): void {
   if (options === null || typeof options !== 'object') throw usageError('resolveSandbox expects an options object: { sandbox, credentials, ... }');
   const o = options as unknown as Record<string, unknown>;
-  for (const name of ['apiUrl', 'sandboxApiUrl', 'proxyUrl', 'fallbackProxyUrl'] as const) {
+  for (const name of ['apiUrl', 'sandboxApiUrl', 'proxyUrl', 'fallbackProxyUrl', 'namespace'] as const) {
     if (o[name] !== undefined && typeof o[name] !== 'string') throw usageError(`Invalid option ${name}: expected a string`);
   }
   for (const name of ['waitMs', 'requestTimeoutMs', 'pollMs'] as const) {
     const v = o[name];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 86_400_000)) throw usageError(`Invalid option ${name}: expected milliseconds from 0 to 86400000`);
   }
+}
+
+/**
+ * Local development (a localhost API URL) has no lookup, as upstream; but `--resume` needs the
+ * lifecycle calls, which a local stack serves at {apiUrl}/v1/namespaces/<namespace>/sandboxes/...
+ */
+function localLifecycleBase(options: ResolveSandboxOptions): string | undefined {
+  const apiUrl = options.apiUrl;
+  if (options.resume !== true || apiUrl === undefined || !isLocalApiUrl(apiUrl) || options.proxyUrl !== undefined || options.sandboxApiUrl) return undefined;
+  const namespace = options.namespace?.trim() || 'default';
+  if (/[/?#%\s]/.test(namespace)) throw usageError(`Invalid namespace ${JSON.stringify(namespace.slice(0, 60))}: no /, ?, #, % or spaces`);
+  return checkLookupBase(`${apiUrl.trim().replace(/\/+$/, '')}/v1/namespaces/${namespace}`, 'local lifecycle API (--api-url / TENSORLAKE_API_URL)', options.allowInsecure);
 }
 
 /** The proxy base from the record, or the documented default host when it has none. */
@@ -119,7 +134,7 @@ function proxyFromRecord(record: SandboxRecord, options: ResolveSandboxOptions, 
     return { proxyUrl: options.fallbackProxyUrl, proxyUrlSource: 'setting' };
   }
   if (record.sandboxUrl === undefined) {
-    const proxyUrl = `https://${record.id}.${DEFAULT_PROXY_DOMAIN}`;
+    const proxyUrl = `https://${hostLabel(record.id)}.${DEFAULT_PROXY_DOMAIN}`;
     say({ phase: 'note', message: `The record of sandbox ${record.id} has no sandbox_url; using ${proxyUrl}` });
     return { proxyUrl, proxyUrlSource: 'fallback' };
   }
@@ -150,7 +165,8 @@ export async function resolveSandbox(options: ResolveSandboxOptions): Promise<Re
   // An explicit proxy is checked before anything is sent anywhere.
   if (options.proxyUrl !== undefined) resolveProxyTarget(requested, options.proxyUrl, options.allowInsecure);
   if (options.fallbackProxyUrl !== undefined) resolveProxyTarget(requested, options.fallbackProxyUrl, options.allowInsecure);
-  const base = lookupBaseFor(options);
+  const local = localLifecycleBase(options);
+  const base = lookupBaseFor(options) ?? local;
   if (base === undefined) {
     if (options.proxyUrl !== undefined) return { requested, id: requested, status: 'unknown', proxyUrl: options.proxyUrl, proxyUrlSource: 'explicit', lookedUp: false };
     if (options.fallbackProxyUrl !== undefined) return { requested, id: requested, status: 'unknown', proxyUrl: options.fallbackProxyUrl, proxyUrlSource: 'setting', lookedUp: false };
@@ -176,7 +192,8 @@ export async function resolveSandbox(options: ResolveSandboxOptions): Promise<Re
     id: record.id,
     ...(record.name ? { name: record.name } : {}),
     status: record.status,
-    ...proxyFromRecord(record, options, say),
+    // A local stack's records carry no proxy base: its proxy is the setting, or the default.
+    ...(local !== undefined ? { proxyUrl: options.fallbackProxyUrl ?? LOCAL_PROXY_URL, proxyUrlSource: options.fallbackProxyUrl ? ('setting' as const) : ('local' as const) } : proxyFromRecord(record, options, say)),
     ...(record.routingHint ? { routingHint: record.routingHint } : {}),
     lookedUp: true,
     lookupBase: base,

@@ -170,7 +170,8 @@ export class ControlPlane {
 
   /** Serves /sandboxes/... requests; returns false for any other path. */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const match = /^\/sandboxes\/([^/?#]+)(?:\/(resume|suspend))?\/?(?:\?.*)?$/.exec(req.url ?? '');
+    // Also a local stack's namespaced paths: /v1/namespaces/<namespace>/sandboxes/...
+    const match = /^(?:\/v1\/namespaces\/[^/?#]+)?\/sandboxes\/([^/?#]+)(?:\/(resume|suspend))?\/?(?:\?.*)?$/.exec(req.url ?? '');
     if (!match) return false;
     const idOrName = decodeSegment(match[1] as string);
     if (idOrName === undefined) {

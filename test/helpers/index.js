@@ -256,3 +256,11 @@ export async function eventually(predicate, { timeoutMs = 5000, intervalMs = 20,
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/**
+ * The sandbox an upgrade names: its X-Tensorlake-Sandbox-Id, or, for a proxy at localhost or
+ * 127.0.0.1 (a local stack, which routes on Host as upstream does), the `<id>` of `Host: <id>.local`.
+ */
+export function sandboxOf(headers) {
+  return headers['x-tensorlake-sandbox-id'] ?? /^(.*)\.local$/.exec(headers.host ?? '')?.[1];
+}

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
-import { listen } from './index.js';
+import { listen, sandboxOf } from './index.js';
 
 /** Reads from `socket` until `n` bytes came (or it closed); leaves the rest in the socket. */
 function readExactly(socket, n) {
@@ -69,7 +69,7 @@ export async function startSandboxFront(server, { statuses = {}, silent = [] } =
   const front = http.createServer((req, res) => res.writeHead(404).end());
   front.on('upgrade', (req, socket, head) => {
     socket.on('error', () => {});
-    const id = req.headers['x-tensorlake-sandbox-id'];
+    const id = sandboxOf(req.headers);
     seen.push(id);
     if (silent.includes(id)) {
       held.add(socket);
