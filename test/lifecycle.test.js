@@ -7,7 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CANARY_KEY, CLI, cliEnv, echoRoundTrip, eventually, randomBytes, runCli, sha256, startCli, startEcho, startServer } from './helpers/index.js';
+import { CANARY_KEY, CLI, cliEnv, echoRoundTrip, eventually, randomBytes, runCli, sha256, startCli, startEcho, startServer, jsonEvents } from './helpers/index.js';
 import { startRedis } from './helpers/services.js';
 import { processAlive } from '../dist/index.js';
 
@@ -49,13 +49,6 @@ function runScript(script, env) {
   });
 }
 
-function events(stdout) {
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
-}
-
 /** runCli with this test's control directory. */
 function tl(args, dir, options = {}) {
   return runCli(args, { ...options, env: { TL_TUNNEL_RUNTIME_DIR: dir, ...options.env } });
@@ -68,7 +61,7 @@ test('--detach returns once listening; the tunnel forwards, ps lists it, stop en
   try {
     const started = await tl(['-d', '--json', '--proxy-url', server.url, 'sbx-bg', `:${echo.port}`], dir);
     assert.equal(started.code, 0, started.stderr);
-    const ev = events(started.stdout);
+    const ev = jsonEvents(started.stdout);
     const listening = ev.find((e) => e.event === 'listening');
     const detached = ev.find((e) => e.event === 'detached');
     assert.ok(listening && detached, started.stdout);
@@ -169,7 +162,7 @@ test('stop: by sandbox name, --all, and an unknown id is exit 7', async () => {
     for (const sandbox of ['sbx-one', 'sbx-two', 'sbx-two']) {
       const r = await tl(['-d', '--json', '--proxy-url', server.url, sandbox, `:${echo.port}`], dir);
       assert.equal(r.code, 0, r.stderr);
-      ids.push(events(r.stdout).find((e) => e.event === 'detached'));
+      ids.push(jsonEvents(r.stdout).find((e) => e.event === 'detached'));
     }
     const unknown = await tl(['stop', 'zzzzzzzz', 'sbx-one'], dir);
     assert.equal(unknown.code, 7, unknown.stderr);
@@ -220,8 +213,8 @@ test('another user\'s control directory, socket or entry is never trusted', { sk
     const dir = runtimeDir();
     const first = await tl(['-d', '--json', '--proxy-url', server.url, 'sbx-a', `:${echo.port}`], dir);
     const second = await tl(['-d', '--json', '--proxy-url', server.url, 'sbx-b', `:${echo.port}`], dir);
-    const a = events(first.stdout).find((e) => e.event === 'detached');
-    const b = events(second.stdout).find((e) => e.event === 'detached');
+    const a = jsonEvents(first.stdout).find((e) => e.event === 'detached');
+    const b = jsonEvents(second.stdout).find((e) => e.event === 'detached');
     chmodSync(path.join(dir, `${a.id}.sock`), 0o666);
     chownSync(path.join(dir, `${b.id}.json`), nobody, nobody);
     const listed = await tl(['ps', '--json'], dir);
@@ -272,7 +265,7 @@ test('logs -f follows a detached tunnel until it stops; usage errors are exit 2'
   const server = await startServer();
   try {
     const r = await tl(['-d', '--json', '--proxy-url', server.url, 'sbx-log', `:${echo.port}`], dir);
-    const { id } = events(r.stdout).find((e) => e.event === 'detached');
+    const { id } = jsonEvents(r.stdout).find((e) => e.event === 'detached');
     const follow = spawn(process.execPath, [CLI, 'logs', '-f', id], { env: cliEnv({ TL_TUNNEL_RUNTIME_DIR: dir }), stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
     follow.stdout.setEncoding('utf8').on('data', (d) => (followed += d));

@@ -5,7 +5,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { listen, runCli, startCli, startEcho, startServer } from './helpers/index.js';
+import { listen, runCli, startCli, startEcho, startServer, jsonEvents } from './helpers/index.js';
 
 /** The CLI against the reference server's control plane, which also serves the tunnels. */
 async function withControlPlane(sandboxes, fn) {
@@ -16,12 +16,6 @@ async function withControlPlane(sandboxes, fn) {
     await server.close();
   }
 }
-
-const jsonEvents = (stdout) =>
-  stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
 
 test('a sandbox that timed out fails at once like a terminated one, with its error details', async () => {
   await withControlPlane([{ id: 'sbx-late', status: 'timeout', error_details: { message: 'did not start within 300 s' }, termination_reason: 'Timeout' }], async (server, env) => {

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CANARY_KEY, CLI, cliEnv, echoRoundTrip, randomBytes, sha256, startEcho, startServer } from './helpers/index.js';
+import { CANARY_KEY, CLI, cliEnv, echoRoundTrip, randomBytes, sha256, startEcho, startServer, jsonEvents } from './helpers/index.js';
 
 const NODE_EXE = process.env.TL_WINDOWS_NODE;
 const skip = NODE_EXE ? false : 'set TL_WINDOWS_NODE to a Windows node.exe to run under Wine (.ci/run does)';
@@ -45,12 +45,6 @@ function winCli(args, env = {}) {
   });
 }
 
-const events = (stdout) =>
-  stdout
-    .split(/\r?\n/)
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
-
 test('win32 under Wine: --detach, a checksummed forward, ps, stop, logs, and the errors', { skip, timeout: 300_000 }, async () => {
   const echo = await startEcho();
   const server = await startServer();
@@ -61,7 +55,7 @@ test('win32 under Wine: --detach, a checksummed forward, ps, stop, logs, and the
 
     const started = await winCli(['--detach', '--json', '--proxy-url', server.url, 'sbx-win', `:${echo.port}`]);
     assert.equal(started.code, 0, started.stderr);
-    const ev = events(started.stdout);
+    const ev = jsonEvents(started.stdout);
     const listening = ev.find((e) => e.event === 'listening');
     const detached = ev.find((e) => e.event === 'detached');
     assert.ok(listening && detached, started.stdout);

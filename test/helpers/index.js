@@ -264,3 +264,11 @@ export async function eventually(predicate, { timeoutMs = 5000, intervalMs = 20,
 export function sandboxOf(headers) {
   return headers['x-tensorlake-sandbox-id'] ?? /^(.*)\.local$/.exec(headers.host ?? '')?.[1];
 }
+
+/** The JSON event lines of a CLI's stdout (with --json), parsed; other lines are skipped. */
+export function jsonEvents(stdout) {
+  return stdout
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
+}
