@@ -269,7 +269,28 @@ test('exit 5: a local port in use names the address and port and suggests :REMOT
   }
 });
 
-test('exit 5: the default loopback bind fails only when both 127.0.0.1 and ::1 are taken', async (t) => {
+test('exit 5: a named port taken on one loopback (a local server on 127.0.0.1 only) is refused, not half-forwarded', async (t) => {
+  const v4 = net.createServer();
+  const port = await listen(v4);
+  try {
+    // localhost would reach the local server for clients that resolve it to 127.0.0.1.
+    const r = await runCli(['--no-check', '--proxy-url', 'http://127.0.0.1:9', 'sbx-1', `${port}:5432`]);
+    assertFriendly(r, 5, new RegExp(`127\\.0\\.0\\.1:${port}`), /already in use/, /try :5432/, /--address ::1/);
+    assert.doesNotMatch(r.stderr, /Forwarding/);
+    // --address keeps its meaning: the free family alone is accepted when asked for.
+    const cli = await startCli(['--no-check', '--address', '::1', '--proxy-url', 'http://127.0.0.1:9', 'sbx-1', `${port}:5432`]).catch((err) => err);
+    if (cli instanceof Error) {
+      t.diagnostic(`no ::1 here: ${cli.message}`);
+    } else {
+      assert.match(cli.stderr(), new RegExp(`Forwarding \\[::1\\]:${port}`));
+      assert.equal((await cli.stop()).code, 0);
+    }
+  } finally {
+    v4.close();
+  }
+});
+
+test('exit 5: the default loopback bind fails when both 127.0.0.1 and ::1 are taken', async (t) => {
   const v4 = net.createServer();
   const port = await listen(v4);
   const v6 = net.createServer();
@@ -303,10 +324,13 @@ test('exit 5: permission denied on a privileged port names it and suggests :REMO
 
 // ---- 6: proxy unreachable, handshake timeout, TLS failure ----
 
-test('exit 6: proxy unreachable (connection refused) names the host', { timeout: 30_000 }, async () => {
+test('exit 6 at once: a proxy URL that refuses the connection at start-up names the host, without retrying', { timeout: 60_000 }, async () => {
   const port = await freePort();
-  const r = await runCli(['--connect-timeout', '1', '--proxy-url', `http://127.0.0.1:${port}`, 'sbx-1', '5432']);
-  assertFriendly(r, 6, /Cannot reach the sandbox proxy at 127\.0\.0\.1/, /ECONNREFUSED/);
+  const started = Date.now();
+  // A budget of 30 s, which retries would use up: a refusal at start-up is a wrong URL.
+  const r = await runCli(['--connect-timeout', '30', '--proxy-url', `http://127.0.0.1:${port}`, 'sbx-1', '5432']);
+  assertFriendly(r, 6, new RegExp(`Cannot reach the sandbox proxy at 127\\.0\\.0\\.1:${port}`), /ECONNREFUSED/, /nothing accepts connections/);
+  assert.ok(Date.now() - started < 20_000, 'not after the connect timeout');
 });
 
 test('exit 6: a proxy that accepts and never answers times out after --connect-timeout', { timeout: 30_000 }, async () => {

@@ -86,17 +86,17 @@ test('API URL: --api-url, then TENSORLAKE_API_URL, then the project config, then
   });
   const key = { TENSORLAKE_API_KEY: S.keyEnv };
   const r1 = await probe(ctx, ['--api-url', 'https://api.flag.example/'], { ...key, TENSORLAKE_API_URL: 'https://api.env.example' });
-  assert.match(r1.stderr, /^API URL https:\/\/api\.flag\.example \(from --api-url\)$/m);
+  assert.match(r1.stderr, /^API URL https:\/\/api\.flag\.example \(from --api-url; not used: --proxy-url skips the lookup\)$/m);
   const r2 = await probe(ctx, [], { ...key, TENSORLAKE_API_URL: 'https://api.env.example' });
-  assert.match(r2.stderr, /^API URL https:\/\/api\.env\.example \(from TENSORLAKE_API_URL\)$/m);
+  assert.match(r2.stderr, /^API URL https:\/\/api\.env\.example \(from TENSORLAKE_API_URL;/m);
   const r3 = await probe(ctx, [], key);
-  assert.ok(r3.stderr.includes(`API URL https://api.local.example (from ${ctx.files.local})`), r3.stderr);
+  assert.ok(r3.stderr.includes(`API URL https://api.local.example (from ${ctx.files.local};`), r3.stderr);
   await rm(ctx.files.local);
   const r4 = await probe(ctx, [], key);
-  assert.ok(r4.stderr.includes(`API URL https://api.global.example (from ${ctx.files.global})`), r4.stderr);
+  assert.ok(r4.stderr.includes(`API URL https://api.global.example (from ${ctx.files.global};`), r4.stderr);
   await rm(ctx.files.global);
   const r5 = await probe(ctx, [], key);
-  assert.match(r5.stderr, /^API URL https:\/\/api\.tensorlake\.ai \(from default\)$/m);
+  assert.match(r5.stderr, /^API URL https:\/\/api\.tensorlake\.ai \(from default;/m);
 });
 
 test('API key: --api-key, then TENSORLAKE_API_KEY, then apikey in the project config, then the global config; each beats any PAT', async (t) => {

@@ -71,9 +71,12 @@ test('1,000 connect-and-reset / flood-and-reset clients leave no WebSocket, time
     // Resets of open tunnels happened (a paused socket notices a reset only once the tunnel reads it).
     const opened = closes.filter((c) => c.opened).length;
     assert.ok(opened >= 300, `${opened} of ${closes.length} tunnels opened`);
-    // Resets are not failures of the tunnel; nothing else went wrong.
+    // A client resetting its own connection is not a failure of the tunnel (not counted, no error
+    // event), whether bytes moved first or not; nothing else went wrong.
     const codes = new Set(closes.map((c) => c.error?.code).filter(Boolean));
-    for (const code of codes) assert.ok(['TL_ERR_LOCAL_RESET'].includes(code), `unexpected ${code}`);
+    assert.deepEqual([...codes], []);
+    assert.deepEqual(handle.stats.errors, {});
+    assert.ok(closes.some((c) => c.reason === 'reset by local client'), 'resets after traffic are named as such');
 
     // And the tunnel still works.
     const data = randomBytes(10_000);

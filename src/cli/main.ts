@@ -55,10 +55,16 @@ async function run(argv: string[]): Promise<number> {
     for (const w of found.warnings) out.warning({ code: 'TL_WARN_CREDENTIALS', message: w });
     checkResolvedCredentials(found);
     out.verbose(`Credentials from ${found.source}`);
-    out.verbose(`API URL ${found.apiUrl} (from ${found.sources.apiUrl})`);
+    // With --proxy-url there is no lookup: the API URL then at most picks tl login's entry.
+    if (config.proxyUrl === undefined) {
+      out.verbose(`API URL ${found.apiUrl} (from ${found.sources.apiUrl})`);
+      if (config.sandboxApiUrl) out.verbose('Sandbox lookup at TENSORLAKE_SANDBOX_API_URL');
+    } else {
+      const use = found.sources.token === found.files.credentials ? `it only picks the token in ${found.files.credentials}` : 'not used';
+      out.verbose(`API URL ${found.apiUrl} (from ${found.sources.apiUrl}; ${use}: --proxy-url skips the lookup)`);
+    }
     if (found.credentials.organizationId) out.verbose(`Organization from ${found.sources.organizationId}`);
     if (found.credentials.projectId) out.verbose(`Project from ${found.sources.projectId}`);
-    if (config.sandboxApiUrl) out.verbose('Sandbox lookup at TENSORLAKE_SANDBOX_API_URL');
     keyDestinationNotice(found, config, out);
     const options: Omit<TunnelOptions, 'ports'> = {
       // The normalised (lower-case) name, so every line names the sandbox the same way.

@@ -22,6 +22,15 @@ export interface ConnectParams {
   maxPayload: number;
   signal?: AbortSignal;
   onRetry?: (info: RetryInfo) => void;
+  /**
+   * The start-up check: a refused connection fails at once. Nothing listening at the proxy's
+   * address is a wrong URL far more often than a proxy restarting; later tunnels still retry it.
+   */
+  refusedIsFinal?: boolean;
+}
+
+function refused(error: TunnelError): boolean {
+  return (error.cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
 }
 
 export interface RetryInfo {
@@ -174,7 +183,7 @@ export async function connectWebSocket(p: ConnectParams): Promise<WebSocket> {
       }
       if (!(error instanceof TunnelError)) throw error;
       const waiting = error.code === ErrorCodes.PORT_CLOSED && Date.now() < waitDeadline;
-      if (!waiting && !error.retryable) throw error;
+      if (!waiting && (!error.retryable || (p.refusedIsFinal === true && refused(error)))) throw error;
       if (p.signal?.aborted) throw error;
       // While waiting, the last retry is cut short to land on the end of the wait, not skipped:
       // otherwise --wait 3 could give up after 1.5 s.

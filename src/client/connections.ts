@@ -229,9 +229,9 @@ export class ConnectionSet {
     this.stats.active = this.connections.size;
     this.stats.bytesSent += result.bytesUp;
     this.stats.bytesReceived += result.bytesDown;
-    // A client leaving mid-upgrade, or resetting before a byte went either way (a port scan, a
-    // health check), or our own shutdown, is not a failure worth counting.
-    const left = result.error?.code === ErrorCodes.LOCAL_RESET && (!opened || (result.bytesUp === 0 && result.bytesDown === 0));
+    // A local client that resets its own connection (mid-upgrade, a port scan, a health check, or
+    // after its exchange) chose to end it: the sandbox side is reset to match, and nothing failed.
+    const left = result.error?.code === ErrorCodes.LOCAL_RESET;
     const error = left ? undefined : result.error;
     if (error?.code === ErrorCodes.FD_LIMIT) this.fds.exhausted('EMFILE');
     if (error) this.stats.errors[error.code] = (this.stats.errors[error.code] ?? 0) + 1;
@@ -240,7 +240,7 @@ export class ConnectionSet {
       bytesSent: result.bytesUp,
       bytesReceived: result.bytesDown,
       durationMs: result.durationMs,
-      reason: left && opened ? 'local client left' : result.reason,
+      reason: left && opened ? (result.bytesUp === 0 && result.bytesDown === 0 ? 'local client left' : 'reset by local client') : result.reason,
       opened,
       ...(error ? { error } : {}),
     });
@@ -282,7 +282,7 @@ export class ConnectionSet {
       this.stats.waiting = 0;
       const ended = [...this.connections].map((c) => c.done);
       for (const c of this.connections) {
-        if (c.relay) c.relay.close(1001, 'tunnel stopped');
+        if (c.relay) c.relay.close(1001, 'stop');
         else c.abort.abort(new TunnelError(ErrorCodes.LOCAL_RESET, 'The tunnel was stopped'));
       }
       await Promise.all(ended);

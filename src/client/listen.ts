@@ -39,7 +39,8 @@ function listenOn(address: string, port: number, onConnection: (socket: Socket) 
   });
 }
 
-function listenError(address: string, port: number, mapping: PortMapping, err: NodeJS.ErrnoException): TunnelError {
+/** `freeOn`: the other loopback address, which was free (so `--address` could take just that one). */
+function listenError(address: string, port: number, mapping: PortMapping, err: NodeJS.ErrnoException, freeOn?: string): TunnelError {
   const shown = formatHostPort(address, port);
   const why =
     err.code === 'EADDRINUSE' ? 'the port is already in use'
@@ -52,7 +53,7 @@ function listenError(address: string, port: number, mapping: PortMapping, err: N
   const hint =
     err.code === 'EADDRNOTAVAIL' ? 'bind an address of this machine (127.0.0.1, ::1, 0.0.0.0 or one of its interfaces)'
     : err.code === 'EMFILE' || err.code === 'ENFILE' ? ''
-    : mapping.remotePort > 0 ? `try :${mapping.remotePort} to pick a free local port`
+    : mapping.remotePort > 0 ? `try :${mapping.remotePort} to pick a free local port${freeOn === undefined ? '' : `, or --address ${freeOn} to forward on ${freeOn} only`}`
     : 'try another port (0 picks a free one)';
   return new TunnelError(ErrorCodes.LISTEN, `Cannot listen on ${shown}: ${why}${hint ? `; ${hint}` : ''}`, { detail: err.message });
 }
@@ -63,7 +64,8 @@ export function closeListeners(listeners: readonly BoundListener[]): Promise<voi
 
 /**
  * Binds one mapping. With no address it binds 127.0.0.1 and ::1 on the same port, so `localhost`
- * works whichever way it resolves; it fails only when neither binds.
+ * works whichever way it resolves. A named port must bind on both (unless this machine lacks one
+ * of the addresses); a picked port (0) may end up on one, with a warning.
  */
 export async function bindMapping(mapping: PortMapping, onConnection: (socket: Socket) => void, onError?: (err: Error) => void): Promise<BindResult> {
   if (mapping.address !== undefined) {
@@ -91,6 +93,14 @@ export async function bindMapping(mapping: PortMapping, onConnection: (socket: S
     if (retry) {
       await closeListeners(listeners);
       continue;
+    }
+    // A port the user named, taken on one loopback by another program (a local PostgreSQL on
+    // 127.0.0.1:5432): `localhost` would reach that program for every client resolving to that
+    // family. Refuse as when both are taken; --address names the one family to use.
+    const taken = skipped.find((s) => !NO_ADDRESS.has(s.error.code ?? ''));
+    if (mapping.localPort !== 0 && listeners.length > 0 && taken !== undefined) {
+      await closeListeners(listeners);
+      throw listenError(taken.address, mapping.localPort, mapping, taken.error, listeners[0]?.address);
     }
     if (listeners.length === 0) {
       const first = skipped.find((s) => !NO_ADDRESS.has(s.error.code ?? '')) ?? skipped[0];

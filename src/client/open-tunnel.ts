@@ -88,7 +88,7 @@ class Tunnel extends FrontEnd implements TunnelHandle {
       ports.map(async (port) => {
         try {
           const onRetry = this.onStartupRetry && ((retry: RetryInfo) => this.onStartupRetry?.({ ...retry, remotePort: port }));
-          const ws = await this.upgrader.connect(port, { onRetry });
+          const ws = await this.upgrader.connect(port, { onRetry, startup: true });
           closeUnused(ws, 1000, 'startup check');
         } catch (err) {
           if (!(err instanceof TunnelError) || err.code !== ErrorCodes.PORT_CLOSED || this.upgrader.settings.waitMs > 0) throw err;

@@ -114,8 +114,9 @@ export function networkError(err: Error & { code?: string }, ctx: UpgradeContext
   // A TLS server answers a plain request by hanging up or with a TLS alert the HTTP parser rejects.
   const plainToTls = ctx.secure === false ? '; if that port speaks TLS, use https:// in the proxy URL' : '';
   if (NETWORK_CODES.has(code)) {
-    const hint = code === 'ECONNRESET' ? plainToTls : '';
-    return new TunnelError(ErrorCodes.UNREACHABLE, `Cannot reach the sandbox proxy at ${ctx.host} (${code})${hint}`, { host: ctx.host, detail, retryable: true });
+    const hint = code === 'ECONNRESET' ? plainToTls : code === 'ECONNREFUSED' ? ': nothing accepts connections on that port' : '';
+    // The cause keeps the code: a refusal at start-up is a wrong URL, not worth retrying (connect.ts).
+    return new TunnelError(ErrorCodes.UNREACHABLE, `Cannot reach the sandbox proxy at ${ctx.host} (${code})${hint}`, { host: ctx.host, detail, retryable: true, cause: err });
   }
   if (/handshake|Sec-WebSocket|status line|Invalid|Unexpected server response|Parse Error/i.test(detail) || code.startsWith('HPE_')) {
     const hint = code.startsWith('HPE_') || /Parse Error/i.test(detail) ? plainToTls : '';

@@ -4,6 +4,13 @@ import { credentialHeaders, credentialsHint, type Credentials } from '../config/
 import { TunnelError, registerSecret } from '../errors.js';
 import { hostLabel, parseSandboxName } from '../config/sandbox-name.js';
 import { resolveProxyTarget, tunnelUrl, type ProxyTarget } from '../config/proxy-url.js';
+import type { ResolvedSandbox } from '../sandbox/resolve.js';
+import type { SandboxWatch } from '../sandbox/watch.js';
+import { connectWebSocket, type RetryInfo } from './connect.js';
+import { resolveOptions, type ResolvedOptions, type TunnelOptions } from './options.js';
+import { VERSION } from '../version.js';
+import type { Connector } from './warm/connector.js';
+import { acquireConnector, type ConnectorLease } from './warm/shared.js';
 
 /** Headers that route or authenticate a tunnel: ours alone, whatever a caller's `headers` hold. */
 const OWN_HEADERS = new Set(['authorization', 'host', 'x-tensorlake-sandbox-id', 'x-tensorlake-route-hint', 'x-forwarded-organization-id', 'x-forwarded-project-id']);
@@ -14,13 +21,14 @@ function callerHeaders(headers: Record<string, string> | undefined): Record<stri
 
 /** A local stack's proxy, which routes on `Host: <id>.local` (exactly these names, as upstream). */
 const LOCAL_PROXY_HOSTS = new Set(['localhost', '127.0.0.1']);
-import type { ResolvedSandbox } from '../sandbox/resolve.js';
-import type { SandboxWatch } from '../sandbox/watch.js';
-import { connectWebSocket, type RetryInfo } from './connect.js';
-import { resolveOptions, type ResolvedOptions, type TunnelOptions } from './options.js';
-import { VERSION } from '../version.js';
-import type { Connector } from './warm/connector.js';
-import { acquireConnector, type ConnectorLease } from './warm/shared.js';
+
+interface ConnectOptions {
+  signal?: AbortSignal;
+  waitMs?: number;
+  onRetry?: (info: RetryInfo) => void;
+  /** The start-up check: a refused connection is a wrong URL, not retried. */
+  startup?: boolean;
+}
 
 export type UpgraderOptions = Omit<TunnelOptions, 'ports'>;
 
@@ -101,7 +109,7 @@ export class Upgrader {
    * Opens one tunnel WebSocket. When it fails with 404 or 502 and the sandbox can be looked up, the
    * error says why (suspended, terminated); a sandbox resumed meanwhile gets one more try.
    */
-  async connect(remotePort: number, opts: { signal?: AbortSignal; waitMs?: number; onRetry?: (info: RetryInfo) => void } = {}): Promise<WebSocket> {
+  async connect(remotePort: number, opts: ConnectOptions = {}): Promise<WebSocket> {
     try {
       return await this.connectOnce(remotePort, opts);
     } catch (err) {
@@ -112,7 +120,7 @@ export class Upgrader {
     }
   }
 
-  private connectOnce(remotePort: number, opts: { signal?: AbortSignal; waitMs?: number; onRetry?: (info: RetryInfo) => void }): Promise<WebSocket> {
+  private connectOnce(remotePort: number, opts: ConnectOptions): Promise<WebSocket> {
     return connectWebSocket({
       url: this.url(remotePort),
       headers: this.headers,
@@ -135,6 +143,7 @@ export class Upgrader {
       maxPayload: this.settings.maxPayload,
       signal: opts.signal,
       onRetry: opts.onRetry,
+      refusedIsFinal: opts.startup === true,
     });
   }
 }

@@ -1,4 +1,4 @@
-// The relay's numbers: when to pause a producer, and when a stop counts as idle.
+// The relay's numbers: when to pause a producer.
 
 export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 /**
@@ -7,5 +7,3 @@ export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
  */
 export const MAX_QUEUED_WRITES = 1024;
 export const LOW_QUEUED_WRITES = MAX_QUEUED_WRITES >>> 2;
-/** A tunnel stopped after this long without a byte either way, nothing queued, was idle: not an error. */
-export const IDLE_STOP_MS = 1000;

@@ -4,7 +4,7 @@ import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import { onCloseFrame } from './close-frame.js';
 import { NORMAL_CLOSES, peerCloseError, streamError, webSocketError } from './failures.js';
-import { DEFAULT_HIGH_WATER_MARK, IDLE_STOP_MS, LOW_QUEUED_WRITES, MAX_QUEUED_WRITES } from './limits.js';
+import { DEFAULT_HIGH_WATER_MARK, LOW_QUEUED_WRITES, MAX_QUEUED_WRITES } from './limits.js';
 import { Liveness } from './liveness.js';
 import type { RelayOptions, RelayResult, StreamFilter } from './relay-types.js';
 
@@ -51,13 +51,14 @@ export class Relay {
   private closeSent = false;
   /** close() was called: incoming data is dropped, the stream is reset once flushed. */
   private stopping = false;
+  /** What stopped the tunnel, for the messages ("stop", "server stop"). */
+  private stopReason = 'stop';
   /** Frames handed to ws whose write has not completed yet. */
   private unsent = 0;
   /** Writes to the stream that have not completed yet. */
   private queued = 0;
   /** Frames received in this tick, not yet written to the stream. */
   private arrived: Buffer[] = [];
-  private lastMovedAt = Date.now();
   /** The linger ran out while our frames were still queued: end once they are written. */
   private endWhenFlushed = false;
 
@@ -94,12 +95,13 @@ export class Relay {
   }
 
   /**
-   * Stops the tunnel (Ctrl-C, server shutdown, idle timeout): a cut, not an end. Nothing more is
-   * read or accepted; data already received is written to the stream for up to `stopFlushMs`, then
-   * the stream is reset; the peer gets a close with `code` and resets its side. Counts as
-   * TL_ERR_INTERRUPTED unless the tunnel was already ending normally.
+   * Stops the tunnel (Ctrl-C, server shutdown, idle timeout), `reason` naming what stopped it
+   * ("stop", "server stop"). Nothing more is read or accepted; data already received is written to
+   * the stream for up to `stopFlushMs`, then the stream is reset (no FIN without a normal end); the
+   * peer gets a close with `code` and resets its side. It counts as TL_ERR_INTERRUPTED only when
+   * bytes were queued either way: an idle, lingering or just-finished tunnel lost nothing.
    */
-  close(code = 1001, reason = 'tunnel closing'): void {
+  close(code = 1001, reason = 'stop'): void {
     if (this.finished || this.stopping) return;
     this.stopping = true;
     this.stream.pause();
@@ -110,23 +112,31 @@ export class Relay {
     const ending = this.peerClosed && this.error === undefined;
     if (!ending) {
       // Reset either way (no FIN without a normal end), but an idle tunnel lost nothing.
-      if (this.error === undefined && busy) {
-        this.error = new TunnelError(ErrorCodes.INTERRUPTED, `The tunnel was stopped (${reason}) with data in flight; it was cut, not completed`);
-      }
-      this.reason = this.error?.message ?? reason;
+      this.stopReason = reason;
+      if (busy) this.noteCut();
+      this.reason = this.error?.message ?? `closed by ${reason}`;
       if (this.stream.writableLength === 0) return this.destroyStream(true);
     }
     this.flushTimer = setTimeout(() => {
       if (this.streamClosed) return;
-      this.error ??= new TunnelError(ErrorCodes.INTERRUPTED, `The tunnel was stopped (${reason}) before its data was delivered; it was cut, not completed`);
+      this.error ??= new TunnelError(ErrorCodes.INTERRUPTED, `Cut by ${reason} before its data was delivered, not completed`);
       this.reason = this.error.message;
       this.destroyStream(true);
     }, this.stopFlushMs).unref();
   }
 
+  /** A stop dropped bytes (queued here, or still arriving from the peer): the tunnel was cut. */
+  private noteCut(): void {
+    if (this.error !== undefined || this.finished) return;
+    this.error = new TunnelError(ErrorCodes.INTERRUPTED, `Cut by ${this.stopReason} with data in flight, not completed`);
+    this.reason = this.error.message;
+  }
+
+  /** Bytes still queued in either direction: a stop now would cut them. */
   private busy(): boolean {
-    const queued = this.unsent + this.queued + this.arrived.length + this.ws.bufferedAmount + this.stream.writableLength;
-    return queued > 0 || Date.now() - this.lastMovedAt < IDLE_STOP_MS;
+    // Paused for a slow reader on either side means bytes are waiting behind it.
+    if (this.upPaused || this.downPaused) return true;
+    return this.unsent + this.queued + this.arrived.length + this.ws.bufferedAmount + this.stream.writableLength > 0;
   }
 
   /** Tears both sides down because of `error`; the first error wins. */
@@ -169,7 +179,6 @@ export class Relay {
     const chunk = this.filtered(this.filter?.up, data);
     if (chunk === undefined || chunk.length === 0) return;
     this.bytesUp += chunk.length;
-    this.lastMovedAt = Date.now();
     this.unsent += 1;
     this.ws.send(chunk, SEND_OPTIONS, this.onSent);
     if (!this.upPaused && (this.ws.bufferedAmount >= this.hwm || this.unsent >= MAX_QUEUED_WRITES)) {
@@ -197,9 +206,14 @@ export class Relay {
       this.fail(new TunnelError(ErrorCodes.PROTOCOL, 'The peer sent a text frame; the tunnel carries binary frames only'), 1003);
       return;
     }
-    if (this.streamClosed || this.stopping || this.peerClosed) return;
+    if (this.peerClosed) return;
+    if (this.stopping) {
+      // Bytes the peer sent before it saw our stop were in flight: dropping them is a cut.
+      this.noteCut();
+      return;
+    }
+    if (this.streamClosed) return;
     this.bytesDown += data.length;
-    this.lastMovedAt = Date.now();
     // Frames parsed from one read are written as one chunk: a write costs memory of its own (a
     // flood of 1-byte frames would cost hundreds of bytes per byte), and ws parses what it has
     // already read even while paused.

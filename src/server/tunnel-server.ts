@@ -289,7 +289,7 @@ class TunnelServer extends EventEmitter<TunnelServerEvents> implements TunnelSer
         this.onDrained = resolve;
         if (this.relays.size === 0) resolve();
       });
-      for (const relay of this.relays) relay.close(1001, 'server stopping');
+      for (const relay of this.relays) relay.close(1001, 'server stop');
       const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
       // Connections that have not sent a request yet (a client's warm connections, a slow sender)
       // will get no tunnel from a stopping server: close them now rather than at their timeout.
