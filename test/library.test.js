@@ -146,3 +146,31 @@ test('a text frame from the server closes that tunnel with TL_ERR_PROTOCOL; the 
     await new Promise((r) => wss.close(() => r()));
   }
 });
+
+test('stats.lingering: a tunnel whose client has left counts as lingering, not open, until it closes; the status line says so', async () => {
+  const { StatusLine } = await import('../dist/cli/status-line.js');
+  const target = net.createServer((socket) => socket.on('error', () => {})); // reads, never answers, never closes
+  await new Promise((resolve) => target.listen(0, '127.0.0.1', resolve));
+  const server = await startServer();
+  const handle = await openTunnel({ ...BASE, ports: `:${target.address().port}`, proxyUrl: server.url, lingerMs: 1500 });
+  try {
+    const client = net.connect(handle.addresses[0].port, '127.0.0.1');
+    client.on('error', () => {});
+    await once(client, 'connect');
+    client.write('last words');
+    await eventually(() => handle.stats.active === 1, { timeoutMs: 5000, what: 'the tunnel open' });
+    assert.equal(handle.stats.lingering, 0);
+    client.end();
+    await eventually(() => handle.stats.lingering === 1, { timeoutMs: 5000, what: 'lingering after the client left' });
+    assert.equal(handle.stats.active, 1);
+    const line = new StatusLine({ show() {}, hide() {} }, handle, (t) => t);
+    assert.match(line.text(Date.now()), /^0 open · 1 served/);
+    line.stop();
+    await eventually(() => handle.stats.active === 0 && handle.stats.lingering === 0, { timeoutMs: 5000, what: 'closed after the linger' });
+    client.destroy();
+  } finally {
+    await handle.close();
+    await server.close();
+    target.close();
+  }
+});

@@ -110,7 +110,7 @@ test('a burst of identical errors is summarised, when the 5 s window ends and at
     const full = first.filter((l) => !l.includes('×')).length;
     const counted = first.map((l) => /×(\d+) more in the last \d s$/.exec(l)).filter(Boolean).reduce((n, m) => n + Number(m[1]), 0);
     assert.equal(full + counted, 30, cli.stderr());
-    assert.match(first.find((l) => l.includes('×')), new RegExp(`^✖ sbx-burst:${dead}: 502 ×\\d+ more in the last \\d s$`));
+    assert.match(first.find((l) => l.includes('×')), new RegExp(`^✖ sbx-burst:${dead}: port closed \\(502\\) ×\\d+ more in the last \\d s$`));
 
     // A second burst still open at Ctrl-C is summarised on the way out.
     await failedConnections(cli.port, 10);

@@ -94,3 +94,19 @@ test('connections refused because too many wait appear in the summary and the st
   assert.equal(stopped.refused, 1);
   assert.match(r.stderr, /^Stopped: .*1 refused \(too many waiting\)/m);
 });
+
+test('a flood of refused connections gets one line and a count, not a line each (every refusal is still an event)', async () => {
+  const r = await withBusyTunnel(async (cli) => {
+    const waiting = [];
+    for (let i = 0; i < 4; i += 1) waiting.push(await client(cli.port));
+    await settle(100);
+    const extra = [];
+    for (let i = 0; i < 5; i += 1) extra.push(await client(cli.port));
+    await cli.waitFor((ev) => ev.filter((e) => e.code === 'TL_WARN_OVERLOADED').length === 5, 10_000, 'five refusals');
+    for (const s of [...extra, ...waiting]) s.destroy();
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr.match(/^warning Refused a connection/gm)?.length, 1, r.stderr);
+  assert.match(r.stderr, /^warning refused connections \(too many waiting\) ×4 more in the last \d+ s$/m);
+  assert.equal(r.events.find((e) => e.event === 'stopped').refused, 5);
+});

@@ -28,6 +28,8 @@ export interface OutputOptions {
 export class Output {
   private readonly c: ChalkInstance;
   private readonly bursts = new BurstFilter((line) => this.human('quiet', this.c.red(line)));
+  /** Warnings that come once per connection (refused, accept failed) are summarised the same way. */
+  private readonly warningBursts = new BurstFilter((line) => this.human('normal', `${this.c.yellow('warning')} ${line}`));
   /** The bottom line of the terminal (spinner, status line); log lines scroll above it. */
   private readonly live: LiveLine | undefined;
   private spinner: Spinner | undefined;
@@ -115,7 +117,8 @@ export class Output {
   }
 
   warning(warning: TunnelWarning): void {
-    this.human('normal', `${this.c.yellow('warning')} ${warning.message}`);
+    const label = PER_CONNECTION_WARNINGS[warning.code];
+    if (label === undefined || this.warningBursts.admit(warning.code, label)) this.human('normal', `${this.c.yellow('warning')} ${warning.message}`);
     this.event('warning', { ...warning });
   }
 
@@ -155,7 +158,9 @@ export class Output {
       this.status?.noteError(e.error.code);
       const key = `${e.error.code}|${sandbox}|${e.remotePort}|${e.error.status ?? ''}`;
       // Errors show even with --quiet; a burst of the same one is summarised, whatever the client port.
-      if (this.bursts.admit(key, `✖ ${sandbox}:${e.remotePort}: ${e.error.status ?? e.error.code}`)) {
+      // Summaries speak as the lines they stand for: "port closed (502)", never a raw code.
+      const label = `${errorLabel(e.error.code)}${e.error.status === undefined ? '' : ` (${e.error.status})`}`;
+      if (this.bursts.admit(key, `✖ ${sandbox}:${e.remotePort}: ${label}`)) {
         this.human('quiet', `${this.c.red('✖')} ${route}: ${e.error.message}`);
       }
       this.event('error', { ...errorFields(e.error), id: e.id, peer: e.peer, sandbox, remotePort: e.remotePort, fatal: false });
@@ -181,6 +186,7 @@ export class Output {
     this.endSpinner(false);
     this.stopStatus();
     this.bursts.flush();
+    this.warningBursts.flush();
     const tunnelError = error as Partial<TunnelError>;
     this.print(terminalLine(`${this.c.red('error')} ${error.message}`));
     const detail = verboseDetail ?? tunnelError.detail;
@@ -194,6 +200,7 @@ export class Output {
   stopped(stats: TunnelStats): void {
     this.stopStatus();
     this.bursts.flush();
+    this.warningBursts.flush();
     const errors = Object.entries(stats.errors);
     const failed = errors.reduce((sum, [, n]) => sum + n, 0);
     const served = stats.connections - failed;
@@ -204,6 +211,12 @@ export class Output {
     this.event('stopped', { connections: stats.connections, failed, refused, bytesSent: stats.bytesSent, bytesReceived: stats.bytesReceived, errors: stats.errors });
   }
 }
+
+/** Warnings raised once per local connection, and how their burst summary names them. */
+const PER_CONNECTION_WARNINGS: Record<string, string> = {
+  TL_WARN_OVERLOADED: 'refused connections (too many waiting)',
+  TL_WARN_ACCEPT: 'failed accepts',
+};
 
 function errorFields(error: Error): Record<string, unknown> {
   const e = error as Partial<TunnelError>;

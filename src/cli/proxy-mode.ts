@@ -36,10 +36,11 @@ export function announceProxy(out: Output, proxy: ProxyHandle): void {
 
 /** Stats of the port mappings and the proxy together, for the exit summary. */
 export function sumStats(list: readonly TunnelStats[]): TunnelStats {
-  const total: TunnelStats = { connections: 0, active: 0, waiting: 0, refused: 0, bytesSent: 0, bytesReceived: 0, errors: {} };
+  const total: TunnelStats = { connections: 0, active: 0, waiting: 0, refused: 0, lingering: 0, bytesSent: 0, bytesReceived: 0, errors: {} };
   for (const s of list) {
     total.connections += s.connections;
     total.active += s.active;
+    total.lingering += s.lingering;
     total.waiting += s.waiting;
     total.refused += s.refused;
     total.bytesSent += s.bytesSent;

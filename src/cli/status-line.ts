@@ -56,7 +56,8 @@ export class StatusLine {
     const seconds = (now - first.at) / 1000;
     const rate = (bytes: number): string => `${formatBytes(seconds > 0 ? Math.round(bytes / seconds) : 0)}/s`;
     const failed = Object.values(stats.errors).reduce((sum, n) => sum + n, 0);
-    const parts = [`${stats.active} open`];
+    // A tunnel whose client has left is closing, not open, while it delivers the last bytes.
+    const parts = [`${stats.active - stats.lingering} open`];
     if (stats.waiting > 0) parts.push(`${stats.waiting} waiting`);
     parts.push(`${stats.connections - failed} served`);
     if (failed > 0) parts.push(`${failed} failed`);

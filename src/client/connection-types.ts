@@ -46,6 +46,8 @@ export interface TunnelStats {
   errors: Record<string, number>;
   /** Connections refused at once because too many were already waiting (TL_WARN_OVERLOADED). */
   refused: number;
+  /** Of `active`, tunnels whose local client has left, still delivering the sandbox's last bytes (--linger). */
+  lingering: number;
 }
 
 export interface TunnelEvents {

@@ -60,7 +60,24 @@ function localOf(socket: Socket): string {
  * keepalive, statistics and events. Closing it closes every tunnel.
  */
 export class ConnectionSet {
-  readonly stats: TunnelStats = { connections: 0, active: 0, waiting: 0, bytesSent: 0, bytesReceived: 0, errors: {}, refused: 0 };
+  readonly stats: TunnelStats = (() => {
+    const connections = (): Set<Connection> => this.connections;
+    return {
+      connections: 0,
+      active: 0,
+      waiting: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+      errors: {},
+      refused: 0,
+      // Counted when asked: a tunnel starts lingering when its client leaves, with no event of its own.
+      get lingering(): number {
+        let n = 0;
+        for (const c of connections()) if (c.relay?.lingering === true) n += 1;
+        return n;
+      },
+    };
+  })();
   /** Warnings raised before `started` (kept for the handle's `warnings`). */
   readonly earlyWarnings: TunnelWarning[] = [];
   private readonly connections = new Set<Connection>();

@@ -139,6 +139,11 @@ export class Relay {
     return this.unsent + this.queued + this.arrived.length + this.ws.bufferedAmount + this.stream.writableLength > 0;
   }
 
+  /** The local side has ended; the tunnel only delivers what the peer still sends (the linger). */
+  get lingering(): boolean {
+    return this.streamEnded && !this.finished;
+  }
+
   /** Tears both sides down because of `error`; the first error wins. */
   fail(error: TunnelError, closeCode = 1011): void {
     if (this.error === undefined && !this.finished) {
