@@ -4,6 +4,7 @@ import type { CliConfig } from './program.js';
 import type { Output } from './output.js';
 import { announceProxy, openCliProxy, sumStats, sumTraffic } from './proxy-mode.js';
 import { untilStopSignal } from './signals.js';
+import { untilParentGone } from './parent-watch.js';
 import { prepareSandbox, willLookUp } from './sandbox.js';
 import { selfLoopError } from './loop-guard.js';
 import { DETACH_ID_ENV, registerForward } from './lifecycle/register.js';
@@ -94,11 +95,20 @@ export async function runForward(config: CliConfig, options: Omit<TunnelOptions,
   }
   out.startStatus(total);
 
-  const signal = await Promise.race([stopped, registration.stopRequested]);
-  out.interrupted(signal);
+  // A background tunnel outlives its starter by design; any other stops with it.
+  const parent = detachId ? undefined : untilParentGone();
+  const orphaned = parent?.gone.then((pid) => ({ pid }));
+  const signal = await Promise.race([stopped, registration.stopRequested, ...(orphaned ? [orphaned] : [])]);
+  parent?.stop();
+  if (typeof signal === 'object') {
+    out.interrupted('parent');
+    out.info(`Stopping: the process that started tl-tunnel (pid ${signal.pid}) has gone away`);
+  } else {
+    out.interrupted(signal);
+  }
   if (signal === 'stop') out.info('Stopping: asked by tl-tunnel stop');
   const active = total.stats.active;
-  out.verbose(`${signal}: closing ${active} tunnel${active === 1 ? '' : 's'}`);
+  out.verbose(`${typeof signal === 'object' ? 'parent gone' : signal}: closing ${active} tunnel${active === 1 ? '' : 's'}`);
   await Promise.race([Promise.all(handles.map((h) => h.close())), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref())]);
   out.stopped(total.stats);
   await registration.close();
