@@ -20,15 +20,15 @@ import { Output } from './output.js';
 import { parseArgs, type CliConfig } from './program.js';
 import { registerCliSecrets } from './secrets.js';
 import { guardStdStreams, isOpen } from './std-streams.js';
+import { isInteractive, wantsColor } from './terminal-kind.js';
 import { DETACH_ID_ENV } from './lifecycle/register.js';
 
 function outputFor(config?: Partial<Pick<CliConfig, 'json' | 'quiet' | 'verbose' | 'status'>>): Output {
-  const tty = process.stderr.isTTY === true;
   return new Output({
     json: config?.json ?? false,
     verbosity: config?.quiet ? 'quiet' : config?.verbose ? 'verbose' : 'normal',
-    tty,
-    color: tty && !process.env.NO_COLOR,
+    tty: isInteractive(),
+    color: wantsColor(),
     status: config?.status ?? true,
   });
 }

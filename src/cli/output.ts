@@ -13,7 +13,7 @@ export type Verbosity = 'quiet' | 'normal' | 'verbose';
 export interface OutputOptions {
   json: boolean;
   verbosity: Verbosity;
-  /** stderr is a terminal (spinner and colours allowed). */
+  /** stderr is an interactive terminal (spinner and status line allowed; see terminal-kind.ts). */
   tty: boolean;
   color: boolean;
   /** The live status line while forwarding (on a terminal, not with --json or --quiet). */
@@ -38,6 +38,8 @@ export class Output {
   constructor(readonly options: OutputOptions) {
     this.c = chalkStderr;
     if (!options.color) this.c.level = 0;
+    // FORCE_COLOR=0 or false leaves chalk at 0; any other FORCE_COLOR (or NO_COLOR overruled) gets colours.
+    else if (this.c.level === 0) this.c.level = 1;
     if (options.tty) this.live = LiveLine.of(process.stderr);
   }
 
@@ -94,7 +96,8 @@ export class Output {
   interrupted(signal: string): void {
     const erased = this.live?.visible === true;
     this.stopStatus();
-    if (this.options.tty && signal === 'SIGINT' && !erased) writeTo(process.stderr, '\n');
+    // Any terminal echoes ^C, an interactive one or not (TERM=dumb, CI).
+    if (process.stderr.isTTY === true && signal === 'SIGINT' && !erased) writeTo(process.stderr, '\n');
   }
 
   private stopStatus(): void {

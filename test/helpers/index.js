@@ -79,7 +79,7 @@ after(() => rmSync(RUNTIME_DIR, { recursive: true, force: true }));
 /** Environment for CLI children: the canary key, no colours, nothing inherited that changes behaviour. */
 export function cliEnv(extra = {}) {
   const env = { ...process.env, TENSORLAKE_API_KEY: CANARY_KEY, NO_COLOR: '1', HOME: process.env.TL_TEST_HOME ?? NO_HOME, TL_TUNNEL_RUNTIME_DIR: RUNTIME_DIR };
-  for (const name of ['TENSORLAKE_PAT', 'TENSORLAKE_SANDBOX_PROXY_URL', 'TENSORLAKE_API_URL', 'TENSORLAKE_SANDBOX_API_URL', 'TENSORLAKE_ORGANIZATION_ID', 'TENSORLAKE_PROJECT_ID', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy', 'FORCE_COLOR']) delete env[name];
+  for (const name of ['TENSORLAKE_PAT', 'TENSORLAKE_SANDBOX_PROXY_URL', 'TENSORLAKE_API_URL', 'TENSORLAKE_SANDBOX_API_URL', 'TENSORLAKE_ORGANIZATION_ID', 'TENSORLAKE_PROJECT_ID', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy', 'FORCE_COLOR', 'CI']) delete env[name];
   return { ...env, ...extra };
 }
 

@@ -17,9 +17,10 @@ const quote = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
  * Runs the CLI with `args` in a new tmux session of `columns` x `rows`, under a shell that shows
  * its exit status (`[exit N]`) and then keeps the terminal open, so the last screen can be read.
  * The shell ignores Ctrl-C; the CLI (Node resets inherited dispositions) does not. `redirect` is
- * shell text appended to the command (`> file`).
+ * shell text appended to the command (`> file`); `prefix`, shell text before it (`TERM=dumb`: tmux
+ * sets TERM in its panes itself).
  */
-export async function inTmux(args, { columns = 100, rows = 30, env = {}, redirect = '' } = {}) {
+export async function inTmux(args, { columns = 100, rows = 30, env = {}, redirect = '', prefix = '' } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'tl-tmux-'));
   const conf = path.join(dir, 'tmux.conf');
   writeFileSync(conf, 'set -g remain-on-exit on\nset -g status off\nset -g history-limit 2000\n');
@@ -27,7 +28,7 @@ export async function inTmux(args, { columns = 100, rows = 30, env = {}, redirec
   const tmuxEnv = cliEnv(env);
   const tmux = (...a) => run('tmux', ['-L', socket, ...a], { env: tmuxEnv });
   try {
-    const command = `trap '' INT; ${[process.execPath, CLI, ...args].map(quote).join(' ')} ${redirect}; echo "[exit $?]"; exec sleep 86400`;
+    const command = `trap '' INT; ${prefix} ${[process.execPath, CLI, ...args].map(quote).join(' ')} ${redirect}; echo "[exit $?]"; exec sleep 86400`;
     await tmux('-f', conf, 'new-session', '-d', '-x', String(columns), '-y', String(rows), 'sh', '-c', command);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
