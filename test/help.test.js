@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startEcho, startServer, runCli, cliEnv, CLI } from './helpers/index.js';
+import { startEcho, startServer, runCli, cliEnv, CLI, echoRoundTrip, freePort, startCli } from './helpers/index.js';
 import { inTmux } from './helpers/tmux.js';
 
 const tooWide = (text) => text.split('\n').filter((l) => l.length > 80);
@@ -43,7 +43,7 @@ test('the --help scripting example works as written and leaves nothing running (
   const example = commands
     .map((c) => (c.startsWith('psql ') ? 'exec 3<>"/dev/tcp/127.0.0.1/$port"; echo through-the-example >&3; read -r reply <&3; echo "reply=$reply"' : c))
     .join('\n');
-  assert.match(example, /tl-tunnel stop sbx-123/);
+  assert.match(example, /trap 'tl-tunnel stop sbx-123' EXIT/);
 
   const echo = await startEcho();
   const server = await startServer({ sandboxes: [{ id: 'sbx-123' }] });
@@ -65,7 +65,8 @@ test('the --help scripting example works as written and leaves nothing running (
   try {
     assert.equal(await closed, 0, err);
     assert.match(out, /^reply=through-the-example$/m);
-    assert.match(err, /No tunnels running/);
+    // The trap stopped the tunnel as the script ended.
+    assert.match(err, /Stopped/);
     assert.deepEqual(JSON.parse((await runCli(['ps', '--json'])).stdout), [], 'nothing left running');
   } finally {
     try {
@@ -86,5 +87,59 @@ test('--stdio with --json: refused on stderr, stdout stays empty (it carries the
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stdout, '', args.join(' '));
     assert.match(r.stderr, /^error /);
+  }
+});
+
+test('--help fits one screen (57 lines of at most 80 columns) and shows every usage form', async () => {
+  const { stdout } = await runCli(['--help']);
+  const lines = stdout.trimEnd().split('\n');
+  assert.ok(lines.length <= 57, `${lines.length} lines:\n${stdout}`);
+  for (const form of ['-D [address:]port', '--stdio <sandbox> <port>', 'ps | stop <tunnel> | logs', 'completion ', 'help [command]']) assert.ok(stdout.includes(form), form);
+  assert.match(stdout, /docs\//);
+});
+
+test('tl-tunnel help [command] and completion --help: the help, exit 0; an unknown command is exit 2; help 5432 is still a sandbox', async () => {
+  const main = await runCli(['help']);
+  assert.equal(main.code, 0);
+  assert.equal(main.stdout, (await runCli(['--help'])).stdout);
+  const ps = await runCli(['help', 'ps']);
+  assert.equal(ps.code, 0);
+  assert.match(ps.stdout, /^Usage: tl-tunnel ps/);
+  for (const args of [['help', 'completion'], ['completion', '--help'], ['completion', '-h']]) {
+    const r = await runCli(args);
+    assert.equal(r.code, 0, args.join(' '));
+    assert.match(r.stdout, /^Usage: tl-tunnel completion bash\|zsh\|fish/);
+  }
+  const bare = await runCli(['completion']);
+  assert.equal(bare.code, 2);
+  assert.match(bare.stderr, /^error Missing the shell/);
+  const unknown = await runCli(['help', 'nope']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /^error No command "nope".*completion, ps, stop, logs/);
+  // A sandbox named help: `help 5432` forwards (here to a proxy that refuses: exit 6, no help text).
+  const sandbox = await runCli(['--proxy-url', 'http://127.0.0.1:9', 'help', '5432']);
+  assert.equal(sandbox.code, 6, sandbox.stderr);
+  assert.equal(sandbox.stdout, '');
+});
+
+test("ssh's forms: -L 5432:localhost:5432 and 5432:localhost:5432 forward as 5432:5432; another host is refused", async () => {
+  const echo = await startEcho();
+  const server = await startServer();
+  try {
+    const local = await freePort();
+    const cli = await startCli(['--proxy-url', server.url, 'sbx-1', '-L', `${local}:localhost:${echo.port}`]);
+    try {
+      const data = Buffer.from('through the ssh form');
+      assert.deepEqual(await echoRoundTrip(local, data), data);
+      assert.equal(cli.events.find((e) => e.event === 'listening').remotePort, echo.port);
+    } finally {
+      assert.equal((await cli.stop()).code, 0);
+    }
+    const other = await runCli(['--proxy-url', server.url, 'sbx-1', `${local}:db.internal:5432`]);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /host can only be localhost or 127\.0\.0\.1 \(not "db\.internal"\)/);
+  } finally {
+    await server.close();
+    await echo.close();
   }
 });

@@ -46,6 +46,13 @@ const GOOD_SPECS = [
   ['[::1]:15432:5432', { address: '::1', localPort: 15432, remotePort: 5432 }],
   ['[::]:8080:80', { address: '::', localPort: 8080, remotePort: 80 }],
   ['localhost:15432:5432', { address: undefined, localPort: 15432, remotePort: 5432 }],
+  // ssh -L's forms, whose host can only be the sandbox's own loopback here.
+  ['5432:localhost:5432', { address: undefined, localPort: 5432, remotePort: 5432 }],
+  ['15432:LocalHost:5432', { address: undefined, localPort: 15432, remotePort: 5432 }],
+  ['5432:127.0.0.1:5432', { address: undefined, localPort: 5432, remotePort: 5432 }],
+  [':localhost:5432', { address: undefined, localPort: 0, remotePort: 5432 }],
+  ['127.0.0.1:15432:localhost:5432', { address: '127.0.0.1', localPort: 15432, remotePort: 5432 }],
+  ['[::1]:15432:localhost:5432', { address: '::1', localPort: 15432, remotePort: 5432 }],
 ];
 
 for (const [spec, expected] of GOOD_SPECS) {
@@ -89,6 +96,10 @@ const BAD_SPECS = [
   ['[localhost]:1:2', /bind address "\[localhost\]"/],
   ['[]:1:2', /bind address "\[\]"/],
   ['[zzz]:1:2', /bind address "\[zzz\]"/],
+  ['5432:db.internal:5432', /only be localhost or 127\.0\.0\.1 \(not "db\.internal"\); write 5432:5432/],
+  ['5432:10.0.0.1:5432', /not "10\.0\.0\.1"/],
+  ['5432:[::1]:5432', /not "\[::1\]"/],
+  ['0.0.0.0:1:example.com:2', /not "example\.com"\); write 0\.0\.0\.0:1:2/],
 ];
 
 for (const [spec, ...patterns] of BAD_SPECS) {

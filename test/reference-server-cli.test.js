@@ -143,10 +143,13 @@ test('forwarding a port to the same port through a proxy on this machine is refu
     await once(probe, 'listening');
     probe.close();
 
-    // When a service holds 127.0.0.1:PORT, tl-tunnel gets only [::1]:PORT, and the proxy reaches the
-    // service: nothing loops, nothing is refused.
+    // When a service holds 127.0.0.1:PORT, the port is refused as taken (exit 5, not a loop); with
+    // --address ::1 tl-tunnel takes [::1]:PORT, and the proxy reaches the service: nothing loops.
     const echo = await startEcho();
-    const cli = await startCli(['--proxy-url', server.url, 'local', String(echo.port)]);
+    const taken = await runCli(['--proxy-url', server.url, 'local', String(echo.port)], { timeoutMs: 15_000 });
+    assert.equal(taken.code, 5, taken.stderr);
+    assert.match(taken.stderr, /already in use.*--address ::1/);
+    const cli = await startCli(['--address', '::1', '--proxy-url', server.url, 'local', String(echo.port)]);
     try {
       assert.deepEqual(cli.events.find((e) => e.event === 'listening').addresses.map((a) => a.address), ['::1']);
       const data = Buffer.from('via ::1 to the service on 127.0.0.1');

@@ -48,63 +48,36 @@ const DEFAULT_WAIT_SECONDS = 120;
 const HELP_WIDTH = 80;
 
 const EXAMPLES = `
+Port specs: 5432, 15432:5432, :5432 (a free local port), 127.0.0.1:15432:5432;
+  ssh's 5432:localhost:5432 means 5432:5432
+
 Examples:
-  # PostgreSQL: psql on localhost:5432 reaches port 5432 in the sandbox
-  $ tl-tunnel sbx-123 5432
-  $ psql -h localhost -p 5432 -U postgres
+  $ tl-tunnel sbx-123 5432          # then: psql -h localhost -U postgres
+  $ tl-tunnel sbx-123 :6379 5900    # several ports; :6379 picks a free one
+  ~/.ssh/config (Host sbx-*): ProxyCommand tl-tunnel --stdio %h 22
 
-  # Redis on a free local port (printed), waiting for the server to start
-  $ tl-tunnel --wait sbx-123 :6379
-  $ redis-cli -p <printed port> PING
-
-  # Chrome DevTools of a browser started with --remote-debugging-port=9222
-  # (then open chrome://inspect and add localhost:9222)
-  $ tl-tunnel sbx-123 9222
-
-  # VNC and several ports at once
-  $ tl-tunnel sbx-123 5900 15432:5432
-
-  # SSH to an sshd you run in the sandbox (Tensorlake sandboxes also have
-  # native SSH: tl sbx ssh keys add). In ~/.ssh/config, then: ssh root@sbx-123
-  Host sbx-*
-    ProxyCommand tl-tunnel --stdio %h 22
-
-  # Proxy mode: one local port (SOCKS5 and HTTP proxy) for every port of
-  # every sandbox
-  $ tl-tunnel -D 1080
-  $ curl --socks5-hostname localhost:1080 http://my-app:3000/
-  $ curl -x http://localhost:1080 http://my-app:3000/
-  $ tl-tunnel -D 1080 my-app 5432   # localhost means my-app; also forward 5432
-
-  # Scripts (bash): start in the background, read the port picked for
-  # :5432, stop it when done (nothing is left running)
+Scripts (bash): in the background, stopped whatever happens
   $ out=$(tl-tunnel --detach --json sbx-123 :5432)
+  $ trap 'tl-tunnel stop sbx-123' EXIT
   $ port=$(jq -r 'select(.event=="listening") | .addresses[0].port' <<<"$out")
   $ psql -h localhost -p "$port" -U postgres -c 'select 1'
-  $ tl-tunnel stop sbx-123
-  $ tl-tunnel ps                    # running tunnels; tl-tunnel logs <id>
 
-Proxy destinations: <sandbox>, <sandbox>.sandbox or <sandbox>.localhost, and
-  the port inside it; localhost / 127.0.0.1 / ::1 = the sandbox argument;
-  anything else is refused
-Port specs: REMOTE, LOCAL:REMOTE, :REMOTE (free local port),
-  ADDRESS:LOCAL:REMOTE, [::1]:LOCAL:REMOTE
-Credentials, as tl finds them: flags, then TENSORLAKE_* variables, then
-  .tensorlake/config.toml (searched upward from here), then
-  ~/.config/tensorlake/.tensorlake_config, then tl login's credentials.toml.
-  An API key from anywhere beats a personal access token.
-Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID,
-  TENSORLAKE_PROJECT_ID, TENSORLAKE_API_URL, TENSORLAKE_SANDBOX_API_URL,
-  TENSORLAKE_SANDBOX_PROXY_URL, HTTPS_PROXY, HTTP_PROXY, NO_PROXY, NO_COLOR,
-  NODE_EXTRA_CA_CERTS
-Stopping: Ctrl-C, SIGTERM, SIGHUP or SIGUSR2 closes the tunnels, prints a
-  summary and exits 0; a second one exits at once (130). Ctrl-C before the
-  tunnel is open exits 130.
-Shell completion: tl-tunnel completion bash|zsh|fish (see the README)
-Exit codes: 0 ok, 1 other error, 2 usage / no credentials, 3 auth, 4 no such
-  sandbox / sandbox not running / port never opened, 5 local port unavailable,
-  6 proxy or API unreachable / TLS / timeout, 130 interrupted
+Exit codes: 0 ok (Ctrl-C too), 1 error, 2 usage, 3 auth, 4 sandbox or port,
+  5 local port, 6 network, 7 no such tunnel, 130 interrupted. More: README.md
+  and docs/ at https://github.com/tensorlakeai/tl-tunnel#readme
 `;
+
+const USAGE = `[options] <sandbox> <port-spec...>
+       tl-tunnel [options] -D [address:]port [sandbox] [port-spec...]
+       tl-tunnel [options] --stdio <sandbox> <port>
+       tl-tunnel ps | stop <tunnel> | logs [-f] <tunnel>
+       tl-tunnel completion bash|zsh|fish
+       tl-tunnel help [command]`;
+
+/** -L may be given several times; each adds a port spec. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
 
 /** -D's value: PORT or ADDRESS:PORT ([::1]:PORT for IPv6); 0 picks a free port. */
 function proxyListen(text: string): { address?: string; port: number } {
@@ -148,7 +121,7 @@ function count(name: string, max: number) {
 }
 
 /** Options that take a value in the next argument (so that value is not a positional). */
-const VALUE_OPTIONS = new Set(['--api-key', '--pat', '--proxy-url', '--proxy', '--address', '--connect-timeout', '--keepalive', '--linger', '--max-connections', '--organization', '--project', '--api-url', '-D', '--proxy-port']);
+const VALUE_OPTIONS = new Set(['--api-key', '--pat', '--proxy-url', '--proxy', '--address', '--connect-timeout', '--keepalive', '--linger', '--max-connections', '--organization', '--project', '--api-url', '--namespace', '-D', '--proxy-port', '-L', '--local']);
 
 /**
  * `--wait` takes an optional number of seconds. A bare `--wait` must not swallow the argument after
@@ -199,35 +172,36 @@ export function buildProgram(): Command {
   return new Command()
     .name('tl-tunnel')
     .description('Forward local TCP ports into a Tensorlake sandbox.')
-    .usage('[options] <sandbox> <port-spec...>\n       tl-tunnel [options] -D [address:]port [sandbox] [port-spec...]')
-    .argument('[sandbox]', 'sandbox id or name (optional with -D: the sandbox localhost stands for)')
-    .argument('[port-spec...]', 'REMOTE | LOCAL:REMOTE | :REMOTE | ADDRESS:LOCAL:REMOTE')
-    .option('--api-key <key>', 'API key (default: $TENSORLAKE_API_KEY, then apikey in the config files)')
-    .option('--pat <token>', 'personal access token (default: $TENSORLAKE_PAT, then the tl login file)')
-    .option('--organization <id>', 'organization id for a personal access token (default: $TENSORLAKE_ORGANIZATION_ID, tl login, config)')
-    .option('--project <id>', 'project id for a personal access token (default: $TENSORLAKE_PROJECT_ID, tl login, config)')
-    .option('--api-url <url>', 'Tensorlake API URL; the sandbox is looked up at api.X -> sandbox.X (default: $TENSORLAKE_API_URL, config, https://api.tensorlake.ai)')
-    .option('--resume', 'resume the sandbox if it is suspended (at start and while running), then wait for it')
-    .option('--proxy-url <url>', "talk to this sandbox proxy directly, without a lookup (default: the sandbox record's sandbox_url, else $TENSORLAKE_SANDBOX_PROXY_URL)")
-    .option('--namespace <name>', 'local development (a localhost API URL): the namespace of --resume (default: $INDEXIFY_NAMESPACE, then "default")')
-    .option('--proxy <url>', 'HTTP CONNECT proxy (default: $HTTPS_PROXY / $HTTP_PROXY, honouring $NO_PROXY)')
-    .option('--address <addr>', 'bind address for specs (and -D) without one (default: 127.0.0.1 and ::1)')
-    .option('--allow-insecure', 'allow http:// or ws:// to a proxy that is not on this machine')
-    .option('--no-check', 'skip the startup check of the sandbox and ports')
-    .option('--no-prewarm', 'do not keep up to 4 connections to the proxy open ahead of need (drained after 60 s without a new connection)')
-    .addOption(new Option('--connect-timeout <seconds>', 'time allowed to open each tunnel, retries included').default(10_000, '10').argParser(seconds('--connect-timeout', { zero: false, max: 3600 })))
-    .addOption(new Option('--keepalive <seconds>', 'ping interval; 0 turns keepalive off').default(15_000, '15').argParser(seconds('--keepalive', { zero: true, max: 3600 })))
-    .addOption(new Option('--linger <seconds>', 'after the local client half-closes, keep delivering until idle this long').default(2_000, '2').argParser(seconds('--linger', { zero: true, max: 3600 })))
-    .addOption(new Option('--max-connections <n>', 'open tunnels at once; more wait').default(1024).argParser(count('--max-connections', 1_000_000)))
-    .addOption(new Option('--wait [seconds]', `retry while nothing listens on the port yet (bare: ${DEFAULT_WAIT_SECONDS} s; --wait=SECONDS is never ambiguous); also bounds the wait for a pending sandbox (default 120 s)`).argParser(seconds('--wait', { zero: false, max: 86_400 })))
-    .addOption(new Option('-D, --proxy-port <[address:]port>', 'also listen on one port that speaks SOCKS5 and HTTP proxying into any sandbox (loopback unless an address is given)').argParser(proxyListen))
-    .option('--stdio', 'relay stdin/stdout over one tunnel (SSH ProxyCommand); takes one remote port')
-    .option('-d, --detach', 'run in the background once listening; print its id (see tl-tunnel ps, stop, logs)')
+    .usage(USAGE)
+    .argument('[sandbox]')
+    .argument('[port-spec...]')
+    .option('--api-key <key>', 'API key (default: $TENSORLAKE_API_KEY, config)')
+    .option('--pat <token>', "personal access token (default: tl login's)")
+    .option('--organization <id>', 'organization, for a personal access token')
+    .option('--project <id>', 'project, for a personal access token')
+    .option('--api-url <url>', 'Tensorlake API (default: api.tensorlake.ai)')
+    .option('--resume', 'resume a suspended sandbox, then wait for it')
+    .option('--proxy-url <url>', 'the sandbox proxy to use (skips the lookup)')
+    .option('--namespace <name>', 'namespace of --resume in local development')
+    .option('--proxy <url>', 'HTTP CONNECT proxy (default: $HTTPS_PROXY)')
+    .option('--address <addr>', 'bind address (default: 127.0.0.1 and ::1)')
+    .option('--allow-insecure', 'allow ws:// to a proxy on another machine')
+    .option('--no-check', 'skip the start-up check of sandbox and ports')
+    .option('--no-prewarm', 'open no connections ahead of need')
+    .addOption(new Option('--connect-timeout <seconds>', 'to open each tunnel, retries included (10)').argParser(seconds('--connect-timeout', { zero: false, max: 3600 })))
+    .addOption(new Option('--keepalive <seconds>', 'ping interval; 0 turns it off (15)').argParser(seconds('--keepalive', { zero: true, max: 3600 })))
+    .addOption(new Option('--linger <seconds>', "deliver this long after the client's FIN (2)").argParser(seconds('--linger', { zero: true, max: 3600 })))
+    .addOption(new Option('--max-connections <n>', 'tunnels open at once; more wait (1024)').argParser(count('--max-connections', 1_000_000)))
+    .addOption(new Option('--wait [seconds]', `wait for the port to listen (bare: ${DEFAULT_WAIT_SECONDS} s)`).argParser(seconds('--wait', { zero: false, max: 86_400 })))
+    .addOption(new Option('-D, --proxy-port <port>', '[ADDR:]PORT: SOCKS5/HTTP proxy to any sandbox').argParser(proxyListen))
+    .addOption(new Option('-L, --local <spec>', 'ssh-style spec, e.g. 5432:localhost:5432').argParser(collect))
+    .option('--stdio', 'relay stdin/stdout (ssh ProxyCommand)')
+    .option('-d, --detach', 'run in the background (see ps, stop, logs)')
     .option('--json', 'one JSON event per line on stdout')
-    .option('-v, --verbose', 'one line per connection, retries and details')
-    .option('-q, --quiet', 'errors and the Forwarding lines only')
-    .option('--no-status', 'no live status line at the bottom of the terminal')
-    .version(VERSION, '-V, --version')
+    .option('-v, --verbose', 'a line per connection, retries and details')
+    .option('-q, --quiet', 'only errors and the Forwarding lines')
+    .option('--no-status', 'no live status line on the terminal')
+    .version(VERSION, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show this help')
     .addHelpText('after', EXAMPLES)
     .configureHelp({ helpWidth: Math.min(process.stdout.columns || HELP_WIDTH, HELP_WIDTH) })
@@ -260,7 +234,8 @@ export function parseArgs(argv: string[]): ParseResult {
     throw new TunnelError(ErrorCodes.USAGE, `${message.charAt(0).toUpperCase()}${message.slice(1)} (${example}see tl-tunnel --help)`);
   }
   const o = program.opts();
-  const [sandbox, specs] = program.processedArgs as [string | undefined, string[]];
+  const [sandbox, positional] = program.processedArgs as [string | undefined, string[]];
+  const specs = [...positional, ...((o.local as string[] | undefined) ?? [])];
   // The positional arguments are optional only in proxy mode; commander's own wording otherwise.
   if (o.proxyPort === undefined) {
     const missing = sandbox === undefined ? 'sandbox' : specs.length === 0 ? 'port-spec' : undefined;
@@ -295,10 +270,10 @@ export function parseArgs(argv: string[]): ParseResult {
       allowInsecure: o.allowInsecure === true,
       check: o.check,
       prewarm: o.prewarm,
-      connectTimeoutMs: o.connectTimeout,
-      keepaliveMs: o.keepalive,
-      lingerMs: o.linger,
-      maxConnections: o.maxConnections,
+      connectTimeoutMs: o.connectTimeout ?? 10_000,
+      keepaliveMs: o.keepalive ?? 15_000,
+      lingerMs: o.linger ?? 2_000,
+      maxConnections: o.maxConnections ?? 1024,
       waitMs: o.wait ?? 0,
       json: o.json === true,
       verbose: o.verbose === true,

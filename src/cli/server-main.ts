@@ -53,21 +53,26 @@ function readSandboxes(path: string): SandboxRecordInput[] {
 export function buildServerProgram(): Command {
   return new Command()
     .name('tl-tunnel-server')
-    .description('The sandbox side of the tunnel protocol, for tests and for trying tl-tunnel offline.\nRelays each authenticated WebSocket to 127.0.0.1:<port> on this machine.')
-    .option('--host <addr>', 'address to listen on', '127.0.0.1')
-    .option('--port <n>', 'port to listen on (0 picks a free one)', whole('--port', 0), 9443)
-    .option('--token <token>', 'Bearer token clients must send (default: $TL_TUNNEL_SERVER_TOKEN or a generated one, printed)')
+    .description('The sandbox side of the tunnel protocol, for tests and for trying tl-tunnel\noffline: relays each authenticated WebSocket to 127.0.0.1:<port> here.')
+    .option('--host <addr>', 'address to listen on (127.0.0.1)')
+    .option('--port <n>', 'port to listen on; 0 picks a free one (9443)', whole('--port', 0))
+    .option('--token <token>', 'token clients must send (default: a new one)')
     .option('--allow <ports>', 'only these target ports, comma-separated', portList)
     .option('--cert <file>', 'PEM certificate: serve wss:// (with --key)')
     .option('--key <file>', 'PEM private key for --cert')
-    .option('--max-connections <n>', 'open tunnels at once', whole('--max-connections', 1), 1024)
-    .option('--idle-timeout <seconds>', 'close tunnels that received nothing for this long (0: never)', seconds('--idle-timeout', 86_400), 0)
-    .option('--sandboxes <file>', 'serve a sandbox control plane (GET /sandboxes/<id-or-name>, POST /sandboxes/<id>/resume) over the records in this JSON file')
-    .option('--pat <token>', 'also accept this personal access token (requests must then name an organization and project)')
-    .option('--keepalive <seconds>', 'ping each tunnel this often; drop a client silent for two intervals (0: off)', whole('--keepalive', 0), 30)
-    .option('--json', 'print one JSON line when listening (url, port, token) on stdout', false)
-    .option('-v, --verbose', 'one line per upgrade request: client, method, path, port, status (never the token)', false)
-    .version(VERSION, '-V, --version')
+    .option('--max-connections <n>', 'tunnels open at once (1024)', whole('--max-connections', 1))
+    .option('--idle-timeout <seconds>', 'close tunnels silent this long (0: never)', seconds('--idle-timeout', 86_400))
+    .option('--sandboxes <file>', 'serve a control plane over these JSON records')
+    .option('--pat <token>', 'also accept this personal access token')
+    .option('--keepalive <seconds>', 'ping interval; 0 turns it off (30)', whole('--keepalive', 0))
+    .option('--json', 'one JSON line when listening (url, port, token)')
+    .option('-v, --verbose', 'a line per upgrade request (never the token)')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show this help')
+    .addHelpText('after', `
+The token: --token, else $TL_TUNNEL_SERVER_TOKEN, else a new one, printed.
+More: docs/reference-server.md at https://github.com/tensorlakeai/tl-tunnel
+`)
     .exitOverride()
     .configureOutput({ outputError: () => {} });
 }
@@ -81,7 +86,13 @@ async function run(argv: string[]): Promise<number> {
     if (err.exitCode === 0) return 0;
     throw new TunnelError(ErrorCodes.USAGE, `${err.message.replace(/^error: /, '')} (see tl-tunnel-server --help)`);
   }
+  // Defaults here, not in the parser, so --help shows them in its own words.
   const o = program.opts();
+  o.host ??= '127.0.0.1';
+  o.port ??= 9443;
+  o.maxConnections ??= 1024;
+  o.idleTimeout ??= 0;
+  o.keepalive ??= 30;
   if ((o.cert === undefined) !== (o.key === undefined)) throw new TunnelError(ErrorCodes.USAGE, '--cert and --key go together');
   const token: string | undefined = o.token ?? process.env.TL_TUNNEL_SERVER_TOKEN;
   registerSecret(token);

@@ -46,13 +46,33 @@ export function parseBindAddress(text: string, context: string): string | undefi
 }
 
 /**
- * Parses REMOTE, LOCAL:REMOTE, :REMOTE, 0:REMOTE, ADDRESS:LOCAL:REMOTE and [IPv6]:LOCAL:REMOTE.
+ * ssh -L's [BIND:]LOCAL:HOST:REMOTE: a host (a name, an IPv4 address or a bracketed IPv6 one)
+ * between two ports (ours is ADDRESS:LOCAL:REMOTE, ports last). LOCAL may be empty (a free port).
+ */
+const SSH_FORM = /^(?:(\[[^\]]*\]|[^:[\]]+):)?([0-9]{0,5}):(\[[^\]]*\]|[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[^:[\]]*[^0-9:[\].][^:[\]]*):([0-9]{1,5})$/;
+/** Where the tunnel ends: the sandbox's own loopback, which is all such a host can mean here. */
+const SANDBOX_LOOPBACK = new Set(['localhost', '127.0.0.1']);
+
+/** Rewrites ssh's form into ours, refusing a host other than the sandbox's own loopback. */
+function fromSshForm(spec: string, match: RegExpExecArray): string {
+  const [, bind, local, host, remote] = match as unknown as [string, string | undefined, string, string, string];
+  if (!SANDBOX_LOOPBACK.has(host.toLowerCase())) {
+    throw usageError(`Invalid port spec ${quoteInput(spec)}: the tunnel ends inside the sandbox, on its 127.0.0.1, so the host can only be localhost or 127.0.0.1 (not ${quoteInput(host, 40)}); write ${bind === undefined ? '' : `${bind}:`}${local}:${remote}`);
+  }
+  return `${bind === undefined ? '' : `${bind}:`}${local}:${remote}`;
+}
+
+/**
+ * Parses REMOTE, LOCAL:REMOTE, :REMOTE, 0:REMOTE, ADDRESS:LOCAL:REMOTE and [IPv6]:LOCAL:REMOTE, and
+ * ssh's LOCAL:localhost:REMOTE (with an optional bind address), which means LOCAL:REMOTE here.
  * Throws a TL_ERR_USAGE error naming the spec for anything else.
  */
 export function parsePortSpec(spec: string): PortMapping {
   if (typeof spec !== 'string' || spec.length === 0) {
     throw usageError(`Empty port spec: give the sandbox port to forward (${EXAMPLES})`);
   }
+  const ssh = SSH_FORM.exec(spec);
+  if (ssh !== null) return parsePortSpec(fromSshForm(spec, ssh));
   let address: string | undefined;
   let rest = spec;
   const quoted = quoteInput(spec);
@@ -76,11 +96,6 @@ export function parsePortSpec(spec: string): PortMapping {
     }
   }
   if (address === undefined && parts.length === 3) {
-    const [first, middle, last] = parts as [string, string, string];
-    // ssh -L style LOCAL:HOST:REMOTE: the far end is always the sandbox, so there is no host to name.
-    if (/^[0-9]{1,5}$/.test(first) && /^[0-9]{1,5}$/.test(last) && !/^[0-9]*$/.test(middle)) {
-      throw usageError(`Invalid port spec ${quoted}: there is no remote host to name, the tunnel always ends in the sandbox (on its 127.0.0.1); write LOCAL:REMOTE, as in tl-tunnel SANDBOX ${first}:${last}`);
-    }
     address = parseBindAddress(parts.shift() as string, `port spec ${quoted}`);
   }
   if (parts.length === 1) {

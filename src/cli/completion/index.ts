@@ -16,8 +16,37 @@ export function completionScript(shell: string): string {
   return render[shell as Shell](specs);
 }
 
+/** Where each shell looks for the script: what `completion --help` shows. */
+const INSTALL: Record<Shell, string> = {
+  bash: 'in ~/.bashrc: source <(tl-tunnel completion bash)',
+  zsh: 'in ~/.zshrc, after compinit: source <(tl-tunnel completion zsh)',
+  fish: 'tl-tunnel completion fish > ~/.config/fish/completions/tl-tunnel.fish',
+};
+
+/** `tl-tunnel completion --help`. */
+export function completionHelp(): string {
+  const rows = SHELLS.map((shell) => `  ${`${shell}:`.padEnd(7)}${INSTALL[shell]}`);
+  return `Usage: tl-tunnel completion ${SHELLS.join('|')}
+
+Print a completion script for tl-tunnel and tl-tunnel-server on stdout.
+
+${rows.join('\n')}
+
+Scripts loaded on demand, by command name: see "Shell completion" in the README.
+`;
+}
+
 /** `tl-tunnel completion <shell>`: the script on stdout, or one line and exit 2. */
-export function completionMain(shell: string): void {
+export function completionMain(shell: string | undefined): void {
+  if (shell === '--help' || shell === '-h' || shell === 'help') {
+    process.stdout.write(completionHelp());
+    return;
+  }
+  if (shell === undefined) {
+    process.stderr.write(`error Missing the shell: give one of ${SHELLS.join(', ')}\n\n${completionHelp()}`);
+    process.exitCode = 2;
+    return;
+  }
   try {
     process.stdout.write(completionScript(shell));
   } catch (err) {
