@@ -134,8 +134,9 @@ after(() => {
   }, 10_000).unref();
 });
 
-export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_000, bin = CLI, cwd } = {}) {
-  const child = spawn(process.execPath, [bin, '--json', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'], cwd });
+export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_000, bin = CLI, cwd, ipc = false } = {}) {
+  // ipc: an IPC channel, as a parent that stops it with the `shutdown` message spawns it.
+  const child = spawn(process.execPath, [bin, '--json', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? ['ipc'] : [])], cwd });
   let stdout = '';
   let stderr = '';
   const events = [];
@@ -202,8 +203,11 @@ export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_00
     waitFor,
     stderr: () => stderr,
     result,
+    /** Stops it with a signal, or with an IPC message (a string or object that is not a signal name). */
     async stop(signal = 'SIGINT') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const running = child.exitCode === null && child.signalCode === null;
+      if (running && typeof signal === 'string' && signal.startsWith('SIG')) child.kill(signal);
+      else if (running) child.send(signal);
       return result();
     },
   };
