@@ -100,7 +100,7 @@ Environment: TENSORLAKE_API_KEY, TENSORLAKE_PAT, TENSORLAKE_ORGANIZATION_ID,
 Stopping: Ctrl-C, SIGTERM, SIGHUP or SIGUSR2 closes the tunnels, prints a
   summary and exits 0; a second one exits at once (130). Ctrl-C before the
   tunnel is open exits 130.
-Shell completion: tl-tunnel completion bash|zsh|fish (see the README)
+Shell completion: tl-tunnel completion bash|zsh|fish|powershell (see the README)
 Exit codes: 0 ok, 1 other error, 2 usage / no credentials, 3 auth, 4 no such
   sandbox / sandbox not running / port never opened, 5 local port unavailable,
   6 proxy or API unreachable / TLS / timeout, 130 interrupted
