@@ -10,9 +10,11 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { CLI, ROOT, cliEnv, eventually, runCli, startEcho, startServer, sandboxOf } from './helpers/index.js';
+import { needsTools } from './helpers/services.js';
 
 // The shells write into HOME (fish creates ~/.config/fish): give them one of their own, never the
 // CLI's nonexistent one, which must stay nonexistent for the other tests.
+const [bashSkip, zshSkip, fishSkip] = ['bash', 'zsh', 'fish'].map((shell) => needsTools(shell));
 const shellHome = await mkdtemp(path.join(tmpdir(), 'tl-completion-home-'));
 test.after(() => rm(shellHome, { recursive: true, force: true }));
 
@@ -53,7 +55,7 @@ async function helpFlags(bin) {
   return [...new Set(options.match(/--[a-z][a-z0-9-]*[a-z0-9]/g))].filter((f) => !options.includes(`${f}=`));
 }
 
-test('bash: registered for both commands; options, values, files and the completion word', async () => {
+test('bash: registered for both commands; options, values, files and the completion word', { skip: bashSkip }, async () => {
   await withScript('bash', async (file, dir) => {
     // Runs the completion function as bash would for the line typed so far, one reply per line.
     const complete = async (line, fn = '_tl_tunnel') =>
@@ -81,7 +83,7 @@ test('bash: registered for both commands; options, values, files and the complet
   });
 });
 
-test('zsh: the script parses, registers both commands (sourced or autoloaded) and completes in an interactive zsh', async () => {
+test('zsh: the script parses, registers both commands (sourced or autoloaded) and completes in an interactive zsh', { skip: zshSkip }, async () => {
   await withScript('zsh', async (file, dir) => {
     await sh('zsh', ['-n', file]);
     const out = await sh('zsh', ['-f', '-c', `autoload -U compinit; compinit -u -d ${dir}/zcompdump; source ${JSON.stringify(file)}; print -r -- $_comps[tl-tunnel] $_comps[tl-tunnel-server]; whence -f _tl_tunnel`]);
@@ -103,7 +105,7 @@ test('zsh: the script parses, registers both commands (sourced or autoloaded) an
   });
 });
 
-test('fish: the script parses; complete -C offers options, values and the completion word', async () => {
+test('fish: the script parses; complete -C offers options, values and the completion word', { skip: fishSkip }, async () => {
   await withScript('fish', async (file, dir) => {
     await sh('fish', ['--no-execute', file]);
     const complete = async (line) =>
