@@ -11,6 +11,7 @@ export type {
 } from './client/open-tunnel.js';
 export { openProxy } from './proxy/proxy-server.js';
 export type { ProxyOptions, ProxyHandle, ProxyAddress } from './proxy/proxy-server.js';
+export { accessDeniedReason } from './client/bind-checks.js';
 export { forwardStream } from './client/forward-stream.js';
 export type { StreamTunnelOptions, StreamTunnelResult } from './client/forward-stream.js';
 export type { TunnelOptions } from './client/options.js';
@@ -28,6 +29,7 @@ export type { ProxyTarget } from './config/proxy-url.js';
 export type { Credentials } from './config/credentials.js';
 export { resolveCredentials, checkResolvedCredentials, credentialsFilePath, DEFAULT_API_URL } from './config/credential-sources.js';
 export type { CredentialInputs, ResolvedCredentials, CredentialSourceNames } from './config/credential-sources.js';
+export { setEnvCommand, killCommand } from './config/shell-syntax.js';
 export { normaliseApiUrl } from './config/stored-credentials.js';
 export { resolveSandbox, lookupBaseFor, lookupOptionsOf, DEFAULT_SANDBOX_WAIT_MS } from './sandbox/resolve.js';
 export type { ResolveSandboxOptions, ResolvedSandbox, SandboxStatusEvent, LookupSettings } from './sandbox/resolve.js';

@@ -1,5 +1,6 @@
-// `tl-tunnel completion bash|zsh|fish`: each script loads in its shell and completes options, option
-// values (addresses, URLs, files) and the `completion` word; the option lists come from the parser.
+// `tl-tunnel completion bash|zsh|fish|powershell`: each script loads in its shell and completes
+// options, option values (addresses, URLs, files) and the `completion` word; the option lists come
+// from the parser. PowerShell (pwsh) is not packaged for Debian: its script is checked as text.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,9 +10,11 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { CLI, ROOT, cliEnv, eventually, runCli, startEcho, startServer, sandboxOf } from './helpers/index.js';
+import { needsTools } from './helpers/services.js';
 
 // The shells write into HOME (fish creates ~/.config/fish): give them one of their own, never the
 // CLI's nonexistent one, which must stay nonexistent for the other tests.
+const [bashSkip, zshSkip, fishSkip] = ['bash', 'zsh', 'fish'].map((shell) => needsTools(shell));
 const shellHome = await mkdtemp(path.join(tmpdir(), 'tl-completion-home-'));
 test.after(() => rm(shellHome, { recursive: true, force: true }));
 
@@ -52,7 +55,7 @@ async function helpFlags(bin) {
   return [...new Set(options.match(/--[a-z][a-z0-9-]*[a-z0-9]/g))].filter((f) => !options.includes(`${f}=`));
 }
 
-test('bash: registered for both commands; options, values, files and the completion word', async () => {
+test('bash: registered for both commands; options, values, files and the completion word', { skip: bashSkip }, async () => {
   await withScript('bash', async (file, dir) => {
     // Runs the completion function as bash would for the line typed so far, one reply per line.
     const complete = async (line, fn = '_tl_tunnel') =>
@@ -69,7 +72,7 @@ test('bash: registered for both commands; options, values, files and the complet
     assert.deepEqual(await complete('tl-tunnel --proxy-url http://127'), ['//127.0.0.1:9443']);
     assert.deepEqual(await complete('tl-tunnel --api-key '), [], 'a key is never guessed');
     assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
-    assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'zsh', 'fish']);
+    assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'zsh', 'fish', 'powershell']);
     assert.deepEqual(await complete('tl-tunnel '), ['completion', 'ps', 'stop', 'logs']);
     assert.deepEqual(await complete('tl-tunnel stop --'), ['--all', '--json']);
     assert.deepEqual(await complete('tl-tunnel logs -'), ['-f', '--follow']);
@@ -80,7 +83,7 @@ test('bash: registered for both commands; options, values, files and the complet
   });
 });
 
-test('zsh: the script parses, registers both commands (sourced or autoloaded) and completes in an interactive zsh', async () => {
+test('zsh: the script parses, registers both commands (sourced or autoloaded) and completes in an interactive zsh', { skip: zshSkip }, async () => {
   await withScript('zsh', async (file, dir) => {
     await sh('zsh', ['-n', file]);
     const out = await sh('zsh', ['-f', '-c', `autoload -U compinit; compinit -u -d ${dir}/zcompdump; source ${JSON.stringify(file)}; print -r -- $_comps[tl-tunnel] $_comps[tl-tunnel-server]; whence -f _tl_tunnel`]);
@@ -96,13 +99,13 @@ test('zsh: the script parses, registers both commands (sourced or autoloaded) an
     assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy-url', '--proxy', '--proxy-port']);
     assert.deepEqual(await complete('tl-tunnel --address '), ['127.0.0.1', '::1', '0.0.0.0', '::']);
     assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
-    assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'zsh', 'fish']);
+    assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'zsh', 'fish', 'powershell']);
     assert.ok((await complete('tl-tunnel-server --cert ')).includes('cert.pem'));
-    for (const spec of ["'--proxy-url[", "'--address[", "(127.0.0.1 \\:\\:1 0.0.0.0 \\:\\:)", 'compadd -- bash zsh fish']) assert.ok(out.includes(spec), `${spec} in:\n${out}`);
+    for (const spec of ["'--proxy-url[", "'--address[", "(127.0.0.1 \\:\\:1 0.0.0.0 \\:\\:)", 'compadd -- bash zsh fish powershell']) assert.ok(out.includes(spec), `${spec} in:\n${out}`);
   });
 });
 
-test('fish: the script parses; complete -C offers options, values and the completion word', async () => {
+test('fish: the script parses; complete -C offers options, values and the completion word', { skip: fishSkip }, async () => {
   await withScript('fish', async (file, dir) => {
     await sh('fish', ['--no-execute', file]);
     const complete = async (line) =>
@@ -114,17 +117,17 @@ test('fish: the script parses; complete -C offers options, values and the comple
     assert.deepEqual(await complete('tl-tunnel --prox'), ['--proxy', '--proxy-port', '--proxy-url']);
     assert.deepEqual(await complete('tl-tunnel --address '), ['0.0.0.0', '127.0.0.1', '::', '::1']);
     assert.deepEqual(await complete('tl-tunnel comp'), ['completion']);
-    assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'fish', 'zsh']);
+    assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'fish', 'powershell', 'zsh']);
     assert.deepEqual(await complete('tl-tunnel '), ['completion', 'logs', 'ps', 'stop']);
     assert.deepEqual(await complete('tl-tunnel-server --cert ce'), ['cert.pem']);
   });
 });
 
-test('completion takes bash, zsh or fish; a sandbox named "completion" still forwards', async () => {
-  const bad = await runCli(['completion', 'powershell']);
+test('completion takes bash, zsh, fish or powershell; a sandbox named "completion" still forwards', async () => {
+  const bad = await runCli(['completion', 'tcsh']);
   assert.equal(bad.code, 2);
   assert.equal(bad.stdout, '');
-  assert.match(bad.stderr, /^error No completion for "powershell": use tl-tunnel completion bash, zsh or fish\n$/);
+  assert.match(bad.stderr, /^error No completion for "tcsh": use tl-tunnel completion bash, zsh, fish or powershell\n$/);
   // Followed by a port spec, "completion" is a sandbox name like any other.
   const echo = await startEcho();
   const server = await startServer();
@@ -143,4 +146,43 @@ test('completion takes bash, zsh or fish; a sandbox named "completion" still for
     await server.close();
     await echo.close();
   }
+});
+
+/** The text outside PowerShell's single-quoted strings (where '' is a quote), or throws on an open one. */
+function outsideQuotes(text) {
+  let out = '';
+  for (let i = 0; i < text.length; i += 1) {
+    if (text[i] !== "'") {
+      out += text[i];
+      continue;
+    }
+    const end = /^'(?:[^']|'')*'/.exec(text.slice(i));
+    assert.ok(end, `an unterminated string at: ${text.slice(i, i + 60)}`);
+    out += "''";
+    i += end[0].length - 1;
+  }
+  return out;
+}
+
+test('powershell: one native completer for both commands, with every option of --help, checked as text', async () => {
+  const out = await script('powershell');
+  assert.match(out, /^Register-ArgumentCompleter -Native -CommandName tl-tunnel,tl-tunnel-server -ScriptBlock \{$/m);
+  const code = outsideQuotes(out.split('\n').filter((l) => !l.startsWith('#')).join('\n'));
+  for (const [open, close] of [['{', '}'], ['(', ')'], ['[', ']']]) {
+    assert.equal(code.split(open).length, code.split(close).length, `unbalanced ${open}${close}`);
+  }
+  // Each command's table holds each of its --help options once, with its description.
+  const tables = out.split(/^  '(tl-tunnel(?:-server)?)' = @\{$/m);
+  for (const [name, bin] of [['tl-tunnel', CLI], ['tl-tunnel-server', path.join(ROOT, 'bin', 'tl-tunnel-server.js')]]) {
+    const table = tables[tables.indexOf(name) + 1];
+    for (const flag of await helpFlags(bin)) assert.equal(table.split(`@{ Name = '${flag}'; Tip = '`).length, 2, `${name} ${flag}`);
+  }
+  assert.match(out, /@\{ Name = '--address'; Values = @\('127\.0\.0\.1', '::1', '0\.0\.0\.0', '::'\) \}/);
+  // A path: no values of our own, so PowerShell completes file names.
+  assert.match(out, /@\{ Name = '--cert'; Values = \$null \}/);
+  assert.match(out, /'stop' = @\('--all', '--json'\)/);
+  assert.match(out, /& \$offer @\('bash', 'zsh', 'fish', 'powershell'\)/);
+  // -d detaches, -D takes a port: options match case-sensitively (PowerShell's -eq does not).
+  assert.match(out, /-ceq \$prev/);
+  assert.ok(!/[^\x09\x0a\x20-\x7e]/.test(out), 'ASCII only: Windows PowerShell 5 reads a profile without a BOM as ANSI');
 });

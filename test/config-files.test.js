@@ -33,7 +33,7 @@ async function setup(t) {
 function run(ctx, extra = {}) {
   return runCli(['--proxy-url', 'http://127.0.0.1:9', '--connect-timeout', '0.2', 'sbx-cfg', '5432'], {
     cwd: ctx.cwd,
-    env: { HOME: ctx.home, TENSORLAKE_API_KEY: '' },
+    env: { HOME: ctx.home, USERPROFILE: ctx.home, TENSORLAKE_API_KEY: '' },
     timeoutMs: 10_000,
     ...extra,
   });

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEcho, startServer, runCli, cliEnv, CLI, echoRoundTrip, freePort, startCli } from './helpers/index.js';
+import { needsTools } from './helpers/services.js';
 import { inTmux } from './helpers/tmux.js';
 
 const tooWide = (text) => text.split('\n').filter((l) => l.length > 80);
@@ -28,7 +29,7 @@ test('--help: no line over 80 columns, piped or on a 200-column terminal', async
   }
 });
 
-test('the --help scripting example works as written and leaves nothing running (bash, jq)', { skip: process.platform === 'win32' }, async () => {
+test('the --help scripting example works as written and leaves nothing running (bash, jq)', { skip: process.platform === 'win32' ? 'runs a POSIX shell script' : needsTools('bash', 'jq') }, async () => {
   for (const tool of ['bash', 'jq']) assert.ok(['/usr/bin', '/bin', '/usr/local/bin'].some((d) => existsSync(path.join(d, tool))), `${tool} not found: install the Debian package ${tool}`);
   const { stdout: help } = await runCli(['--help']);
   const lines = help.split('\n');
@@ -108,7 +109,7 @@ test('tl-tunnel help [command] and completion --help: the help, exit 0; an unkno
   for (const args of [['help', 'completion'], ['completion', '--help'], ['completion', '-h']]) {
     const r = await runCli(args);
     assert.equal(r.code, 0, args.join(' '));
-    assert.match(r.stdout, /^Usage: tl-tunnel completion bash\|zsh\|fish/);
+    assert.match(r.stdout, /^Usage: tl-tunnel completion bash\|zsh\|fish\|powershell/);
   }
   const bare = await runCli(['completion']);
   assert.equal(bare.code, 2);

@@ -3,6 +3,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { startEcho, startServer, startCli, runCli, echoRoundTrip, freePort, eventually, randomBytes, sha256 } from './helpers/index.js';
+import { needsTools } from './helpers/services.js';
+
+const toolSkip = needsTools('tinyproxy');
 import { TINYPROXY, startTinyproxy, startRefusingProxy, makeCertificate } from './helpers/proxies.js';
 import { bypassesProxy, chooseHttpProxy } from '../dist/cli/proxy-env.js';
 
@@ -35,7 +38,7 @@ test('NO_PROXY rules: *, host, subdomains, .suffix and *.suffix, ports, IPv6', (
   }
 });
 
-test('which variable applies: https_proxy/HTTPS_PROXY for wss, http_proxy/HTTP_PROXY for ws, lower case first; --proxy overrides', () => {
+test('which variable applies: https_proxy/HTTPS_PROXY for wss, http_proxy/HTTP_PROXY for ws, lower case first; --proxy overrides', { skip: toolSkip }, () => {
   const wss = { secure: true, hostname: 'sbx.sandbox.tensorlake.ai', port: 443 };
   const ws = { secure: false, hostname: '127.0.0.1', port: 9443 };
   assert.equal(chooseHttpProxy(wss, undefined, { HTTPS_PROXY: 'http://a:1', HTTP_PROXY: 'http://b:2' })?.url.host, 'a:1');
@@ -127,7 +130,7 @@ test('NO_PROXY bypasses the proxy (a dead HTTPS_PROXY is not touched); a non-mat
   }
 });
 
-test('a proxy that refuses the CONNECT (tinyproxy 403) gets its own line and exit 6, not an auth error', async () => {
+test('a proxy that refuses the CONNECT (tinyproxy 403) gets its own line and exit 6, not an auth error', { skip: toolSkip }, async () => {
   requireTinyproxy();
   const echo = await startEcho();
   const server = await startServer();

@@ -10,6 +10,9 @@ import net from 'node:net';
 import { socks5Connect } from './helpers/socks.js';
 import { startTinyproxy } from './helpers/proxies.js';
 import { CANARY_KEY, startEcho, startServer, startCli, runCli, freePort, listen, randomBytes, echoRoundTrip, eventually, sandboxOf } from './helpers/index.js';
+import { needsTools } from './helpers/services.js';
+
+const toolSkip = needsTools('tinyproxy');
 
 const ID = 'sbx4k2m9q7w1z8x3c5v6';
 
@@ -382,7 +385,7 @@ test('proxy mode (-D): each sandbox is looked up once; while running, failures a
   await echo.close();
 });
 
-test('the lookup goes through the HTTP proxy too (--proxy / HTTP_PROXY), as the tunnels do', async () => {
+test('the lookup goes through the HTTP proxy too (--proxy / HTTP_PROXY), as the tunnels do', { skip: toolSkip }, async () => {
   const echo = await startEcho();
   const cp = await controlPlane([record()]);
   const proxy = await startTinyproxy();

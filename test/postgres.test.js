@@ -3,12 +3,14 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { sha256 } from './helpers/index.js';
-import { psqlBinary, run, startPostgres, startTunnel } from './helpers/services.js';
+import { psqlBinary, run, startPostgres, startTunnel, needsTools } from './helpers/services.js';
+
+const toolSkip = needsTools('initdb', 'postgres', 'psql');
 
 const ROWS = 5000;
 const md5 = (text) => createHash('md5').update(text).digest('hex');
 
-test('psql creates and reads back thousands of rows through the tunnel', { timeout: 120_000 }, async () => {
+test('psql creates and reads back thousands of rows through the tunnel', { skip: toolSkip, timeout: 120_000 }, async () => {
   const psql = psqlBinary();
   const pg = await startPostgres();
   let tunnel;

@@ -11,9 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { WebSocketServer } from 'ws';
 import { listen, startCli, startServer, sandboxOf } from './helpers/index.js';
-import { requireBinary } from './helpers/services.js';
+import { needsTools, requireBinary } from './helpers/services.js';
 
-const chromium = requireBinary('chromium', 'chromium');
+const toolSkip = needsTools('chromium');
+const chromium = toolSkip ? 'chromium' : requireBinary('chromium', 'chromium');
 
 const PAGE = `<!doctype html><html><body><p id="status">loading</p><script>
 const ws = new WebSocket('ws://' + location.host + '/ws');
@@ -96,14 +97,14 @@ async function dumpDom(proxyServer) {
   }
 }
 
-test('Chromium with --proxy-server=socks5://: the page and its WebSocket go through sandbox my-app', { timeout: 30_000 }, async () => {
+test('Chromium with --proxy-server=socks5://: the page and its WebSocket go through sandbox my-app', { skip: toolSkip, timeout: 30_000 }, async () => {
   sandboxes.length = 0;
   const dom = await dumpDom(`socks5://127.0.0.1:${cli.port}`);
   assert.match(dom, new RegExp(`<p id="status">ws said: pong: ping from my-app:${webPort}</p>`), dom);
   assert.ok(sandboxes.length >= 2 && sandboxes.every((s) => s === 'my-app'), `upgrades: ${sandboxes}`);
 });
 
-test('Chromium with --proxy-server=http://: the same page through the HTTP proxy (absolute-form and CONNECT)', { timeout: 30_000 }, async () => {
+test('Chromium with --proxy-server=http://: the same page through the HTTP proxy (absolute-form and CONNECT)', { skip: toolSkip, timeout: 30_000 }, async () => {
   sandboxes.length = 0;
   const dom = await dumpDom(`http://127.0.0.1:${cli.port}`);
   assert.match(dom, new RegExp(`<p id="status">ws said: pong: ping from my-app:${webPort}</p>`), dom);

@@ -9,11 +9,12 @@ import https from 'node:https';
 import { createHash, randomBytes } from 'node:crypto';
 import { openProxy } from '../dist/index.js';
 import { CANARY_KEY, freePort, listen, runCli, startCli, startEcho, startServer } from './helpers/index.js';
-import { requireBinary } from './helpers/services.js';
+import { needsTools, requireBinary } from './helpers/services.js';
 import { selfSignedCert } from './helpers/tls.js';
 import { rawExchange, socks5Connect, startSandboxFront } from './helpers/socks.js';
 
-const curlBin = requireBinary('curl', 'curl');
+const toolSkip = needsTools('curl');
+const curlBin = toolSkip ? 'curl' : requireBinary('curl', 'curl');
 
 function curl(args, env = {}) {
   return new Promise((resolve) => {
@@ -63,7 +64,7 @@ test('listening event: kind proxy, loopback addresses, the command-line sandbox'
   assert.ok(e.addresses.every((a) => a.address === '127.0.0.1' || a.address === '::1'), JSON.stringify(e.addresses));
 });
 
-test('curl --socks5-hostname: <sandbox>, <sandbox>.sandbox, <sandbox>.localhost and localhost each reach their sandbox', async () => {
+test('curl --socks5-hostname: <sandbox>, <sandbox>.sandbox, <sandbox>.localhost and localhost each reach their sandbox', { skip: toolSkip }, async () => {
   for (const [host, sandbox] of [['my-app', 'my-app'], ['Other-App.sandbox', 'other-app'], ['third.localhost', 'third'], ['localhost', 'cli-sbx']]) {
     const r = await curl(['--socks5-hostname', proxy, `http://${host}:${webPort}/p?q=1`]);
     assert.equal(r.code, 0, r.stderr);
@@ -79,7 +80,7 @@ test('curl --socks5-hostname: <sandbox>, <sandbox>.sandbox, <sandbox>.localhost 
   assert.equal(lastSandbox(), 'db-box');
 });
 
-test('curl -x: absolute-form forwarded as origin-form with the right Host; two targets on one curl connection', async () => {
+test('curl -x: absolute-form forwarded as origin-form with the right Host; two targets on one curl connection', { skip: toolSkip }, async () => {
   const r = await curl(['-x', `http://${proxy}`, '-H', 'Proxy-Connection: keep-alive', `http://my-app:${webPort}/a/b?c=d`, `http://second:${webPort}/two`, '-d', 'payload']);
   assert.equal(r.code, 0, r.stderr);
   const [first, second] = r.stdout.split('}{').map((s, i) => JSON.parse(i === 0 ? `${s}}` : `{${s}`));
@@ -88,7 +89,7 @@ test('curl -x: absolute-form forwarded as origin-form with the right Host; two t
   assert.deepEqual(front.seen.slice(-2), ['my-app', 'second']);
 });
 
-test('curl -p -x: CONNECT tunnels any port', async () => {
+test('curl -p -x: CONNECT tunnels any port', { skip: toolSkip }, async () => {
   const r = await curl(['-p', '-x', `http://${proxy}`, `http://conn-box:${webPort}/c`]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).url, '/c');
@@ -108,7 +109,7 @@ test('curl -p -x: CONNECT tunnels any port', async () => {
   }
 });
 
-test('refused destinations: SOCKS reply 0x02, HTTP 403 naming the host, one stderr line per host', async () => {
+test('refused destinations: SOCKS reply 0x02, HTTP 403 naming the host, one stderr line per host', { skip: toolSkip }, async () => {
   const before = front.seen.length;
   const h = await curl(['-x', `http://${proxy}`, '-w', '%{http_code}', 'http://example.com/']);
   assert.match(h.stdout, /refused example\.com:80: "example\.com" is not a sandbox/);
@@ -131,7 +132,7 @@ test('refused destinations: SOCKS reply 0x02, HTTP 403 naming the host, one stde
   assert.equal(lines.length, 1, cli.stderr());
 });
 
-test('error mapping: no such sandbox 0x04/404, nothing listening 0x05/502, auth 0x02/502, timeout 0x06/504', async () => {
+test('error mapping: no such sandbox 0x04/404, nothing listening 0x05/502, auth 0x02/502, timeout 0x06/504', { skip: toolSkip }, async () => {
   const cases = [
     ['gone', webPort, 0x04, 404, /No sandbox "gone" was found/],
     ['my-app', closedPort, 0x05, 502, /Nothing is listening on port/],
@@ -157,7 +158,7 @@ test('error mapping: no such sandbox 0x04/404, nothing listening 0x05/502, auth 
   assert.match(cli.stderr(), /-> badkey:\d+: The sandbox proxy rejected the credentials/);
 });
 
-test('malformed input gets a protocol error and a close, and the proxy keeps serving', async () => {
+test('malformed input gets a protocol error and a close, and the proxy keeps serving', { skip: toolSkip }, async () => {
   assert.equal((await rawExchange(cli.port, Buffer.from([0xff, 0, 1]))).length, 0);
   assert.deepEqual([...(await rawExchange(cli.port, Buffer.from([5, 1, 2])))], [5, 0xff]);
   assert.deepEqual([...(await rawExchange(cli.port, Buffer.from([5, 1, 0, 5, 3, 0, 1, 1, 2, 3, 4, 0, 80])))], [5, 0, 5, 7, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -227,7 +228,7 @@ test('usage: bad -D values, --stdio with -D, and a sandbox-less run without -D',
   }
 });
 
-test('library: openProxy routes by host, reports events with sandbox and port, and cuts slow handshakes', async () => {
+test('library: openProxy routes by host, reports events with sandbox and port, and cuts slow handshakes', { skip: toolSkip }, async () => {
   const p = await openProxy({ port: 0, credentials: { apiKey: CANARY_KEY }, proxyUrl: server.url, handshakeTimeoutMs: 300 });
   try {
     const opened = [];

@@ -6,9 +6,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startCli, startServer, sandboxOf } from './helpers/index.js';
-import { psqlBinary, requireBinary, run, startPostgres } from './helpers/services.js';
+import { psqlBinary, requireBinary, run, startPostgres, needsTools } from './helpers/services.js';
 
-test('proxychains4 + psql "host=my-db" through the SOCKS5 port', { timeout: 120_000 }, async () => {
+const toolSkip = needsTools('proxychains4', 'initdb', 'postgres', 'psql');
+
+test('proxychains4 + psql "host=my-db" through the SOCKS5 port', { skip: toolSkip, timeout: 120_000 }, async () => {
   const proxychains = requireBinary('proxychains4', 'proxychains4');
   const psql = psqlBinary();
   const pg = await startPostgres();

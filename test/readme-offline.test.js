@@ -9,6 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './helpers/index.js';
+import { needsTools } from './helpers/services.js';
 
 const MARK = /^<!-- test: offline(?:, expect: (.*?))? -->\n```sh\n([\s\S]*?)\n```$/gm;
 
@@ -16,6 +17,7 @@ export function offlineBlocks(markdown) {
   return [...markdown.matchAll(MARK)].map((m) => ({ expect: m[1], script: m[2] }));
 }
 
+const toolSkip = needsTools('bash');
 const isolated = spawnSync('unshare', ['-rn', 'true']).status === 0;
 
 function runBlock(script, timeoutMs = 60_000) {
@@ -49,7 +51,7 @@ test('the README has offline blocks to run', () => {
 });
 
 for (const [i, block] of offlineBlocks(readFileSync(path.join(ROOT, 'README.md'), 'utf8')).entries()) {
-  test(`README offline block ${i + 1} runs as written: ${block.script.split('\n')[0].replace(/\s+#.*$/, '').slice(0, 60)}`, { timeout: 90_000 }, async () => {
+  test(`README offline block ${i + 1} runs as written: ${block.script.split('\n')[0].replace(/\s+#.*$/, '').slice(0, 60)}`, { skip: toolSkip, timeout: 90_000 }, async () => {
     const r = await runBlock(block.script);
     assert.equal(r.code, 0, `exit ${r.code ?? r.signal}:\n${r.out}`);
     if (block.expect) assert.ok(r.out.includes(block.expect), `prints ${block.expect}:\n${r.out}`);

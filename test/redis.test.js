@@ -2,7 +2,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, sha256 } from './helpers/index.js';
-import { requireBinary, run, startRedis, startTunnel } from './helpers/services.js';
+import { requireBinary, run, startRedis, startTunnel, needsTools } from './helpers/services.js';
+
+const toolSkip = needsTools('redis-server', 'redis-cli');
 
 async function withTunnelToRedis(fn) {
   const redisCli = requireBinary('redis-cli', 'redis-tools');
@@ -21,7 +23,7 @@ async function withTunnelToRedis(fn) {
   }
 }
 
-test('redis-cli SET and GET through the tunnel', { timeout: 60_000 }, async () => {
+test('redis-cli SET and GET through the tunnel', { skip: toolSkip, timeout: 60_000 }, async () => {
   await withTunnelToRedis(async ({ viaTunnel, direct }) => {
     assert.equal((await viaTunnel(['PING'])).stdout.toString(), 'PONG\n');
     assert.equal((await viaTunnel(['SET', 'k', 'v-through-tunnel'])).stdout.toString(), 'OK\n');
@@ -31,7 +33,7 @@ test('redis-cli SET and GET through the tunnel', { timeout: 60_000 }, async () =
   });
 });
 
-test('redis-cli stores and reads back a 1 MiB binary value through the tunnel', { timeout: 60_000 }, async () => {
+test('redis-cli stores and reads back a 1 MiB binary value through the tunnel', { skip: toolSkip, timeout: 60_000 }, async () => {
   await withTunnelToRedis(async ({ viaTunnel, direct }) => {
     const value = randomBytes(1024 * 1024);
     // -x takes the last argument from stdin, byte for byte.

@@ -5,7 +5,9 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { CANARY_KEY, CLI, cliEnv, freePort, listen, randomBytes, runCli, sha256, startEcho, startServer } from './helpers/index.js';
-import { requireBinary, startSshd } from './helpers/services.js';
+import { requireBinary, startSshd, needsTools } from './helpers/services.js';
+
+const toolSkip = needsTools('ssh', 'sshd', 'ssh-keygen');
 
 const quote = (s) => `'${s.replaceAll("'", `'\\''`)}'`;
 
@@ -72,14 +74,14 @@ async function withSshThroughTunnel(fn) {
   }
 }
 
-test('ssh with tl-tunnel --stdio as ProxyCommand runs a remote command', { timeout: 60_000 }, async () => {
+test('ssh with tl-tunnel --stdio as ProxyCommand runs a remote command', { skip: toolSkip, timeout: 60_000 }, async () => {
   await withSshThroughTunnel(async (runSsh) => {
     const r = await runSsh('echo hello-$((6*7))');
     assert.equal(r.stdout.toString(), 'hello-42\n');
   });
 });
 
-test('ssh through tl-tunnel --stdio carries 1 MiB of binary stdin intact', { timeout: 60_000 }, async () => {
+test('ssh through tl-tunnel --stdio carries 1 MiB of binary stdin intact', { skip: toolSkip, timeout: 60_000 }, async () => {
   await withSshThroughTunnel(async (runSsh) => {
     const data = randomBytes(1024 * 1024);
     const r = await runSsh('sha256sum', data);

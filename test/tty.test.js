@@ -9,9 +9,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEcho, startServer, echoRoundTrip, freePort, eventually } from './helpers/index.js';
+import { needsTools } from './helpers/services.js';
 import { inTmux, lastLine, statusLineOf } from './helpers/tmux.js';
 
-const tty = { skip: process.platform === 'win32' ? 'needs a POSIX pseudo-terminal' : false };
+const tty = { skip: process.platform === 'win32' ? 'needs a POSIX pseudo-terminal' : needsTools('tmux') };
 
 test('Ctrl-C typed during --wait stops at once (130), on a line of its own', tty, async () => {
   const port = await freePort();

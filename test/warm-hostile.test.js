@@ -4,16 +4,13 @@
 // name whose sandbox was terminated and given to a new one is looked up again.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { cachedRoutes, ROUTE_TTL_MS, MAX_ROUTES } from '../dist/proxy/routes.js';
-import { echoRoundTrip, eventually, listen, startCli, startEcho, startServer, sandboxOf } from './helpers/index.js';
+import { PROC_SKIP, echoRoundTrip, eventually, fdCount, listen, startCli, startEcho, startServer, sandboxOf } from './helpers/index.js';
 import { socks5Connect } from './helpers/socks.js';
 
-const fdsOf = (pid) => readdirSync(`/proc/${pid}/fd`).length;
-const hasProc = existsSync('/proc/self/fd');
 
-test('1,000 sandbox names through -D: warm sockets stay bounded and fds come back near the baseline', { skip: hasProc ? false : 'reads /proc/<pid>/fd', timeout: 120_000 }, async () => {
+test('1,000 sandbox names through -D: warm sockets stay bounded and fds come back near the baseline', { skip: PROC_SKIP, timeout: 120_000 }, async () => {
   const echo = await startEcho();
   const server = await startServer();
   // Every connection the CLI makes to the proxy, and how many are open at once.
@@ -23,12 +20,12 @@ test('1,000 sandbox names through -D: warm sockets stay bounded and fds come bac
   // --linger 0: a tunnel ends as soon as its client does, so what stays open is what the CLI holds.
   const cli = await startCli(['--proxy-url', server.url, '--linger', '0', '-D', '0']);
   const counter = setInterval(() => {
-    open = fdsOf(cli.child.pid);
+    open = fdCount(cli.child.pid);
     peak = Math.max(peak, open);
   }, 50);
   try {
     await new Promise((r) => setTimeout(r, 300));
-    const baseline = fdsOf(cli.child.pid);
+    const baseline = fdCount(cli.child.pid);
     const names = Array.from({ length: 1000 }, (_, i) => `name-${i}`);
     const CONCURRENCY = 16;
     let next = 0;
@@ -50,7 +47,7 @@ test('1,000 sandbox names through -D: warm sockets stay bounded and fds come bac
     // Tunnels (2 fds each) for the clients in flight, plus at most 16 warm sockets in all.
     assert.ok(peak <= baseline + 2 * CONCURRENCY + 16 + 8, `peak ${peak} fds against a baseline of ${baseline}`);
     // Warm sockets retire within about 10 s of the burst; the routes hold no sockets of their own.
-    await eventually(() => fdsOf(cli.child.pid) <= baseline + 2, { timeoutMs: 20_000, intervalMs: 250, what: `fds back near ${baseline} (now ${fdsOf(cli.child.pid)})` });
+    await eventually(() => fdCount(cli.child.pid) <= baseline + 2, { timeoutMs: 20_000, intervalMs: 250, what: `fds back near ${baseline} (now ${fdCount(cli.child.pid)})` });
     const r = await cli.stop();
     assert.equal(r.code, 0, r.stderr);
   } finally {

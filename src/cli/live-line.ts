@@ -12,6 +12,8 @@ const SPARE_COLUMNS = 3;
  */
 export class LiveLine {
   private text: string | undefined;
+  /** What marks a line cut to the width: "…", or "..." on a terminal without Unicode. */
+  ellipsis = '…';
   private style: (text: string) => string = (text) => text;
   /** Characters on screen now (0: nothing drawn). */
   private drawn = 0;
@@ -80,20 +82,32 @@ export class LiveLine {
     if (this.drawn === 0) return '';
     // After the window was narrowed, a terminal that re-wraps lines (most do) shows the old line
     // over several rows, the cursor on the last: go up to the first before erasing.
-    const columns = this.stream.columns ?? 0;
+    const columns = columnsOf(this.stream);
     const rows = columns > 0 ? Math.ceil(this.drawn / columns) : 1;
     this.drawn = 0;
     return `\r${rows > 1 ? `\x1b[${rows - 1}A` : ''}\x1b[J`;
   }
 
   private render(): string {
-    const width = (this.stream.columns ?? 0) - SPARE_COLUMNS;
+    const width = columnsOf(this.stream) - SPARE_COLUMNS;
     if (this.text === undefined || width < 1 || !isOpen(this.stream)) return '';
     const chars = [...this.text];
-    const shown = chars.length > width ? `${chars.slice(0, width - 1).join('')}…` : this.text;
+    const cut = Math.max(0, width - this.ellipsis.length);
+    const shown = chars.length > width ? `${chars.slice(0, cut).join('')}${this.ellipsis}`.slice(0, width) : this.text;
     this.drawn = Math.min(chars.length, width);
     return this.style(shown);
   }
+}
+
+/**
+ * The terminal's width now. `columns` is only refreshed when Node sees SIGWINCH, which Windows
+ * consoles emulate only while the console is read: ask the terminal itself on each redraw.
+ */
+export function columnsOf(stream: NodeJS.WriteStream): number {
+  const handle = (stream as unknown as { _handle?: { getWindowSize?: (size: number[]) => number } })._handle;
+  const size: number[] = [];
+  if (typeof handle?.getWindowSize === 'function' && handle.getWindowSize(size) === 0 && (size[0] ?? 0) > 0) return size[0] as number;
+  return stream.columns ?? 0;
 }
 
 function setBlocking(stream: NodeJS.WriteStream, blocking: boolean): void {

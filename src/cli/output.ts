@@ -2,7 +2,8 @@ import { chalkStderr, type ChalkInstance } from 'chalk';
 import { type BoundAddress, type ProxyAddress, type ConnectionClose, type ConnectionInfo, type RetryInfo, type TunnelError, type TunnelStats, type TunnelWarning } from '../index.js';
 import { BurstFilter } from './burst.js';
 import { errorLabel, formatBytes, formatDuration, hostPort } from './format.js';
-import { LiveLine } from './live-line.js';
+import { glyphsFor, isUnicodeSupported, type Glyphs } from './glyphs.js';
+import { LiveLine, columnsOf } from './live-line.js';
 import { redactFields, terminalLine } from './sanitize.js';
 import { Spinner } from './spinner.js';
 import { StatusLine } from './status-line.js';
@@ -18,6 +19,8 @@ export interface OutputOptions {
   color: boolean;
   /** The live status line while forwarding (on a terminal, not with --json or --quiet). */
   status: boolean;
+  /** Unicode symbols (spinner, ✔, ↑); ASCII ones otherwise. Default: what the terminal likely shows. */
+  unicode?: boolean;
 }
 
 /**
@@ -27,6 +30,7 @@ export interface OutputOptions {
  */
 export class Output {
   private readonly c: ChalkInstance;
+  private readonly g: Glyphs;
   private readonly bursts = new BurstFilter((line) => this.human('quiet', this.c.red(line)));
   /** Warnings that come once per connection (refused, accept failed) are summarised the same way. */
   private readonly warningBursts = new BurstFilter((line) => this.human('normal', `${this.c.yellow('warning')} ${line}`));
@@ -40,7 +44,11 @@ export class Output {
     if (!options.color) this.c.level = 0;
     // FORCE_COLOR=0 or false leaves chalk at 0; any other FORCE_COLOR (or NO_COLOR overruled) gets colours.
     else if (this.c.level === 0) this.c.level = 1;
-    if (options.tty) this.live = LiveLine.of(process.stderr);
+    this.g = glyphsFor(options.unicode ?? isUnicodeSupported());
+    if (options.tty) {
+      this.live = LiveLine.of(process.stderr);
+      this.live.ellipsis = this.g.ellipsis;
+    }
   }
 
   private human(level: Verbosity, line: string): void {
@@ -49,7 +57,8 @@ export class Output {
     this.print(terminalLine(line));
   }
 
-  private print(line: string): void {
+  private print(text: string): void {
+    const line = this.g.text(text);
     if (this.live) this.live.log(line);
     else writeTo(process.stderr, `${line}\n`);
   }
@@ -63,15 +72,15 @@ export class Output {
   startSpinner(text: string): void {
     if (this.options.verbosity === 'quiet') return;
     // A terminal that reports no width gets the plain line: a spinner there would be invisible.
-    if (!this.live || this.options.json || !((process.stderr.columns ?? 0) > 0)) {
+    if (!this.live || this.options.json || !(columnsOf(process.stderr) > 0)) {
       this.human('normal', this.c.dim(text));
       return;
     }
-    this.spinner = new Spinner(this.live, terminalLine(text), (line) => this.c.cyan(line.slice(0, 1)) + line.slice(1));
+    this.spinner = new Spinner(this.live, this.g.text(terminalLine(text)), (line) => this.c.cyan(line.slice(0, 1)) + line.slice(1), this.g.spinner);
   }
 
   updateSpinner(text: string): void {
-    if (this.spinner) this.spinner.text = terminalLine(text);
+    if (this.spinner) this.spinner.text = this.g.text(terminalLine(text));
     else this.verbose(text);
   }
 
@@ -80,13 +89,13 @@ export class Output {
     this.spinner = undefined;
     if (!spinner) return;
     spinner.stop();
-    if (text) this.print(terminalLine(ok ? `${this.c.green('✔')} ${text}` : `${this.c.red('✖')} ${text}`));
+    if (text) this.print(terminalLine(ok ? `${this.c.green(this.g.ok)} ${text}` : `${this.c.red(this.g.fail)} ${text}`));
   }
 
   /** The status line, while tunnels are open (on a terminal, unless --json, --quiet or --no-status). */
   startStatus(handle: ConstructorParameters<typeof StatusLine>[1]): void {
     if (!this.live || !this.options.status || this.options.json || this.options.verbosity === 'quiet') return;
-    this.status = new StatusLine(this.live, handle, (line) => this.c.dim(line));
+    this.status = new StatusLine(this.live, handle, (line) => this.c.dim(line), this.g);
   }
 
   /**
@@ -107,7 +116,7 @@ export class Output {
 
   /** Progress that matters without -v (waiting for a sandbox): the spinner's text, or a line. */
   progress(line: string): void {
-    if (this.spinner) this.spinner.text = line;
+    if (this.spinner) this.spinner.text = this.g.text(line);
     else this.info(line);
   }
 
@@ -163,8 +172,8 @@ export class Output {
       // Errors show even with --quiet; a burst of the same one is summarised, whatever the client port.
       // Summaries speak as the lines they stand for: "port closed (502)", never a raw code.
       const label = `${errorLabel(e.error.code)}${e.error.status === undefined ? '' : ` (${e.error.status})`}`;
-      if (this.bursts.admit(key, `✖ ${sandbox}:${e.remotePort}: ${label}`)) {
-        this.human('quiet', `${this.c.red('✖')} ${route}: ${e.error.message}`);
+      if (this.bursts.admit(key, `${this.g.fail} ${sandbox}:${e.remotePort}: ${label}`)) {
+        this.human('quiet', `${this.c.red(this.g.fail)} ${route}: ${e.error.message}`);
       }
       this.event('error', { ...errorFields(e.error), id: e.id, peer: e.peer, sandbox, remotePort: e.remotePort, fatal: false });
     }

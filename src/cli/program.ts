@@ -71,7 +71,7 @@ const USAGE = `[options] <sandbox> <port-spec...>
        tl-tunnel [options] -D [address:]port [sandbox] [port-spec...]
        tl-tunnel [options] --stdio <sandbox> <port>
        tl-tunnel ps | stop <tunnel> | logs [-f] <tunnel>
-       tl-tunnel completion bash|zsh|fish
+       tl-tunnel completion bash|zsh|fish|powershell
        tl-tunnel help [command]`;
 
 /** -L may be given several times; each adds a port spec. */

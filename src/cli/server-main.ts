@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { chalkStderr } from 'chalk';
-import { ErrorCodes, TunnelError, VERSION, checkSandboxRecords, createTunnelServer, isLoopbackHost, isTunnelError, registerSecret, type SandboxRecordInput, type TunnelServerOptions } from '../index.js';
+import { ErrorCodes, TunnelError, VERSION, accessDeniedReason, checkSandboxRecords, createTunnelServer, isLoopbackHost, isTunnelError, registerSecret, type SandboxRecordInput, type TunnelServerOptions } from '../index.js';
 import { exitCodeFor } from './exit-codes.js';
 import { untilStopSignal } from './signals.js';
 import { guardStdStreams } from './std-streams.js';
@@ -118,6 +118,9 @@ async function run(argv: string[]): Promise<number> {
     server = await createTunnelServer(options);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EACCES' && process.platform === 'win32') {
+      throw new TunnelError(ErrorCodes.LISTEN, `Cannot listen on ${o.host}:${o.port}: ${accessDeniedReason()}; try --port 0 for a free port`);
+    }
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
       throw new TunnelError(ErrorCodes.LISTEN, `Cannot listen on ${o.host}:${o.port} (${e.code}); try --port 0 for a free port`);
     }

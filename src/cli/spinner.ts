@@ -1,6 +1,5 @@
 import { LiveLine } from './live-line.js';
 
-const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const INTERVAL_MS = 80;
 
 /**
@@ -15,6 +14,8 @@ export class Spinner {
     private readonly line: LiveLine,
     private label: string,
     private readonly style: (text: string) => string,
+    /** Braille dots, or ASCII where the terminal likely lacks them (glyphs.ts). */
+    private readonly frames: readonly string[],
   ) {
     this.draw();
     // The startup check keeps the process alive while it matters; the spinner alone must not.
@@ -33,7 +34,7 @@ export class Spinner {
   }
 
   private draw(): void {
-    this.frame = (this.frame + 1) % FRAMES.length;
-    this.line.show(`${FRAMES[this.frame]} ${this.label}`, this.style);
+    this.frame = (this.frame + 1) % this.frames.length;
+    this.line.show(`${this.frames[this.frame]} ${this.label}`, this.style);
   }
 }

@@ -1,6 +1,7 @@
 import type { TunnelHandle } from '../index.js';
 import { errorLabel, formatBytes } from './format.js';
 import type { LiveLine } from './live-line.js';
+import { glyphsFor, type Glyphs } from './glyphs.js';
 
 /** "A few times a second": enough to see a transfer move, calm enough not to distract. */
 const INTERVAL_MS = 500;
@@ -28,6 +29,7 @@ export class StatusLine {
     private readonly line: LiveLine,
     private readonly source: Source,
     private readonly style: (text: string) => string,
+    private readonly g: Pick<Glyphs, 'up' | 'down' | 'separator'> = glyphsFor(true),
   ) {
     this.draw();
     // Never the reason the process stays alive.
@@ -61,9 +63,9 @@ export class StatusLine {
     if (stats.waiting > 0) parts.push(`${stats.waiting} waiting`);
     parts.push(`${stats.connections - failed} served`);
     if (failed > 0) parts.push(`${failed} failed`);
-    parts.push(`↑ ${formatBytes(bytesSent)} ${rate(bytesSent - first.sent)}`, `↓ ${formatBytes(bytesReceived)} ${rate(bytesReceived - first.received)}`);
+    parts.push(`${this.g.up} ${formatBytes(bytesSent)} ${rate(bytesSent - first.sent)}`, `${this.g.down} ${formatBytes(bytesReceived)} ${rate(bytesReceived - first.received)}`);
     if (this.lastError) parts.push(`last error: ${errorLabel(this.lastError.code)}, ${ago(now - this.lastError.at)}`);
-    return parts.join(' · ');
+    return parts.join(this.g.separator);
   }
 }
 

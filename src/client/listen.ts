@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import type { PortMapping } from '../config/port-spec.js';
 import { formatHostPort } from '../config/host-port.js';
+import { accessDeniedReason, wildcardConflict } from './bind-checks.js';
 
 export interface BoundListener {
   server: Server;
@@ -20,7 +21,9 @@ const LOOPBACK = ['127.0.0.1', '::1'] as const;
 /** Errors that mean "this machine has no such address": skip it quietly. */
 const NO_ADDRESS = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
 
-function listenOn(address: string, port: number, onConnection: (socket: Socket) => void, onError?: (err: Error) => void): Promise<BoundListener> {
+async function listenOn(address: string, port: number, onConnection: (socket: Socket) => void, onError?: (err: Error) => void): Promise<BoundListener> {
+  const conflict = await wildcardConflict(address, port);
+  if (conflict !== undefined) throw conflict;
   return new Promise((resolve, reject) => {
     // pauseOnConnect: no byte is read before the tunnel is open; noDelay: interactive protocols.
     const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, onConnection);
@@ -44,7 +47,7 @@ function listenError(address: string, port: number, mapping: PortMapping, err: N
   const shown = formatHostPort(address, port);
   const why =
     err.code === 'EADDRINUSE' ? 'the port is already in use'
-    : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
+    : err.code === 'EACCES' ? accessDeniedReason()
     : err.code === 'EADDRNOTAVAIL' ? 'this machine has no such address'
     : err.code === 'EMFILE' || err.code === 'ENFILE' ? `out of file descriptors (${err.code}); raise the limit (ulimit -n)`
     : (err.code ?? err.message);

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { ErrorCodes, TunnelError, registerSecret } from '../errors.js';
+import { apiKeyExample } from './shell-syntax.js';
 import type { Credentials } from './credentials.js';
 import { credentialsFilePathIn, findLocalConfig, globalConfigPath, loadToml, nested, text } from './config-files.js';
 import { loadStoredCredentials, normaliseApiUrl } from './stored-credentials.js';
@@ -141,7 +142,7 @@ export function checkResolvedCredentials(resolved: ResolvedCredentials): void {
   if (!c.apiKey && !c.pat) {
     throw new TunnelError(
       ErrorCodes.NO_CREDENTIALS,
-      'No API key: set TENSORLAKE_API_KEY or pass --api-key (e.g. export TENSORLAKE_API_KEY=tl_apiKey_...), put apikey under [tensorlake] in .tensorlake/config.toml, or run tl login',
+      `No API key: set TENSORLAKE_API_KEY or pass --api-key ${apiKeyExample()}, put apikey under [tensorlake] in .tensorlake/config.toml, or run tl login`,
     );
   }
   if (c.apiKey) return;

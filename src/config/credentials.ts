@@ -1,4 +1,5 @@
 import { ErrorCodes, TunnelError, registerSecret } from '../errors.js';
+import { apiKeyExample } from './shell-syntax.js';
 
 /** What authenticates the tunnel. An API key wins over a personal access token. */
 export interface Credentials {
@@ -32,7 +33,7 @@ const TOKEN = /^[\x21-\x7e]+$/;
 export function credentialHeaders(credentials: Credentials): Record<string, string> {
   const token = credentials.apiKey || credentials.pat;
   if (!token) {
-    throw new TunnelError(ErrorCodes.NO_CREDENTIALS, 'No API key: set TENSORLAKE_API_KEY or pass --api-key (e.g. export TENSORLAKE_API_KEY=tl_apiKey_...)');
+    throw new TunnelError(ErrorCodes.NO_CREDENTIALS, `No API key: set TENSORLAKE_API_KEY or pass --api-key ${apiKeyExample()}`);
   }
   registerSecret(credentials.apiKey);
   registerSecret(credentials.pat);

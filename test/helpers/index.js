@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
 import { after } from 'node:test';
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -25,10 +25,24 @@ export function sha256(buf) {
 
 export { randomBytes };
 
+// Servers started through these helpers. A test that fails before closing its own must not keep the
+// file running until the runner's timeout: what is still open once the file's tests and after hooks
+// are done is closed (see the after hook below), with the connections it still has.
+const openServers = new Set();
+
 /** Listens on 127.0.0.1:0 and returns the server and its port. */
 export async function listen(server) {
+  const sockets = new Set();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
+  openServers.add(() => {
+    for (const s of sockets) s.destroy();
+    if (server.listening) server.close();
+  });
   return server.address().port;
 }
 
@@ -62,8 +76,11 @@ export async function freePort() {
 }
 
 /** The reference tunnel server, in-process, with the canary key as its token. */
-export function startServer(options = {}) {
-  return createTunnelServer({ token: CANARY_KEY, ...options });
+export async function startServer(options = {}) {
+  const server = await createTunnelServer({ token: CANARY_KEY, ...options });
+  // close() is idempotent: closing again after the test did is harmless.
+  openServers.add(() => server.close());
+  return server;
 }
 
 // A HOME that does not exist, one per test process: a program that writes into HOME (npm, a shell)
@@ -76,9 +93,27 @@ after(() => rmSync(NO_HOME, { recursive: true, force: true }));
 export const RUNTIME_DIR = path.join(tmpdir(), `tl-test-runtime-${process.pid}`);
 after(() => rmSync(RUNTIME_DIR, { recursive: true, force: true }));
 
+/**
+ * /proc (Linux) is where tests count descriptors and read memory: a test that needs it skips
+ * elsewhere with this reason; one that only checks a detail there leaves the detail out.
+ */
+export const PROC_SKIP = existsSync('/proc/self/fd') ? false : 'reads /proc, which only Linux has';
+
+/** Open file descriptors of `pid` (this process by default), from /proc. */
+export function fdCount(pid = 'self') {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Resident memory of `pid` in bytes, from /proc. */
+export function rssBytes(pid) {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+}
+
 /** Environment for CLI children: the canary key, no colours, nothing inherited that changes behaviour. */
 export function cliEnv(extra = {}) {
-  const env = { ...process.env, TENSORLAKE_API_KEY: CANARY_KEY, NO_COLOR: '1', HOME: process.env.TL_TEST_HOME ?? NO_HOME, TL_TUNNEL_RUNTIME_DIR: RUNTIME_DIR };
+  // os.homedir() reads USERPROFILE on Windows, HOME elsewhere: both point at the test's home.
+  const home = process.env.TL_TEST_HOME ?? NO_HOME;
+  const env = { ...process.env, TENSORLAKE_API_KEY: CANARY_KEY, NO_COLOR: '1', HOME: home, USERPROFILE: home, TL_TUNNEL_RUNTIME_DIR: RUNTIME_DIR };
   for (const name of ['TENSORLAKE_PAT', 'TENSORLAKE_SANDBOX_PROXY_URL', 'TENSORLAKE_API_URL', 'TENSORLAKE_SANDBOX_API_URL', 'TENSORLAKE_ORGANIZATION_ID', 'TENSORLAKE_PROJECT_ID', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy', 'FORCE_COLOR', 'CI']) delete env[name];
   return { ...env, ...extra };
 }
@@ -127,15 +162,18 @@ export function runCli(args, { env = {}, timeoutMs = 20_000, input, bin = CLI, u
 // A test that fails before stopping its CLI must not leave it running: the file would then only
 // end at the runner's timeout. The file's own after hooks (which may still stop a CLI gracefully)
 // run after this one, so leftovers are killed a little later; the timer keeps nothing alive.
+// The timer keeps nothing alive: it fires only when something left open would.
 const liveChildren = new Set();
 after(() => {
   setTimeout(() => {
     for (const child of liveChildren) child.kill('SIGKILL');
+    for (const close of openServers) close();
   }, 10_000).unref();
 });
 
-export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_000, bin = CLI, cwd } = {}) {
-  const child = spawn(process.execPath, [bin, '--json', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'], cwd });
+export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_000, bin = CLI, cwd, ipc = false } = {}) {
+  // ipc: an IPC channel, as a parent that stops it with the `shutdown` message spawns it.
+  const child = spawn(process.execPath, [bin, '--json', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? ['ipc'] : [])], cwd });
   let stdout = '';
   let stderr = '';
   const events = [];
@@ -202,8 +240,11 @@ export async function startCli(args, { env = {}, mappings = 1, timeoutMs = 20_00
     waitFor,
     stderr: () => stderr,
     result,
+    /** Stops it with a signal, or with an IPC message (a string or object that is not a signal name). */
     async stop(signal = 'SIGINT') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const running = child.exitCode === null && child.signalCode === null;
+      if (running && typeof signal === 'string' && signal.startsWith('SIG')) child.kill(signal);
+      else if (running) child.send(signal);
       return result();
     },
   };

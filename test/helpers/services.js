@@ -1,6 +1,7 @@
 // Real servers for end-to-end tests: redis-server, PostgreSQL and OpenSSH's sshd, each started on a
 // free loopback port in its own temp dir and stopped by PID. A missing binary fails the test with a
 // line naming the Debian package: CI (.ci/run) installs them, so skipping would hide a broken setup.
+// Elsewhere (macOS, Windows) a test needing a tool that is not there skips, naming it: needsTools().
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
@@ -17,18 +18,33 @@ const BIND_ATTEMPTS = 3;
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
-function onPath(name) {
-  const dirs = (process.env.PATH ?? '').split(path.delimiter).concat(['/usr/sbin', '/sbin', '/usr/local/sbin']);
+/** `name` on PATH (on Windows, with each extension of PATHEXT: curl.exe, npm.cmd), or undefined. */
+export function findTool(name) {
+  const windows = process.platform === 'win32';
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).concat(windows ? [] : ['/usr/sbin', '/sbin', '/usr/local/sbin']);
+  const extensions = windows ? ['', ...(process.env.PATHEXT ?? '.COM;.EXE;.BAT;.CMD').split(';').filter(Boolean)] : [''];
   for (const dir of dirs) {
-    const file = path.join(dir, name);
-    if (dir && existsSync(file)) return file;
+    for (const ext of extensions) {
+      const file = path.join(dir, name + ext);
+      if (dir && existsSync(file)) return file;
+    }
   }
   return undefined;
 }
 
+/**
+ * The skip reason of a test that needs these tools. None on Linux: CI installs them all there, and
+ * a missing one fails with the package to install. Elsewhere, the ones not found.
+ */
+export function needsTools(...tools) {
+  if (process.platform === 'linux') return false;
+  const missing = tools.filter((tool) => findTool(tool) === undefined);
+  return missing.length === 0 ? false : `needs ${missing.join(', ')}, not found on this ${process.platform} machine`;
+}
+
 /** Absolute path of `name`, or a failure that says which package provides it. */
 export function requireBinary(name, pkg) {
-  const found = onPath(name);
+  const found = findTool(name);
   if (!found) throw new Error(`${name} not found on PATH: install the Debian package ${pkg} (.ci/run does)`);
   return found;
 }
@@ -38,7 +54,7 @@ export function requireBinary(name, pkg) {
  * off PATH; some images add symlinks in /usr/local/bin. Both must come from the same version.
  */
 export function postgresBinDir() {
-  const linked = onPath('initdb');
+  const linked = findTool('initdb');
   if (linked) {
     const dir = path.dirname(realpathSync(linked));
     if (existsSync(path.join(dir, 'postgres'))) return dir;

@@ -1,8 +1,8 @@
 // A real pseudo-terminal for the CLI: a private tmux server per call (its own socket), so keys are
 // typed (Ctrl-C reaches the process through the terminal, not `kill`) and the screen is captured.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -65,9 +65,11 @@ export async function inTmux(args, { columns = 100, rows = 30, env = {}, redirec
     return Number(/^\[exit (\d+)\]$/.exec(lines.find((x) => /^\[exit \d+\]$/.test(x)))[1]);
   }
 
-  /** The CLI's process id (Linux: the shell's child). */
+  /** The CLI's process id: the shell's child (from /proc on Linux, pgrep elsewhere). */
   function cliPid() {
-    return Number(readFileSync(`/proc/${shell}/task/${shell}/children`, 'utf8').trim().split(/\s+/)[0]);
+    const children = `/proc/${shell}/task/${shell}/children`;
+    const list = existsSync(children) ? readFileSync(children, 'utf8') : execFileSync('pgrep', ['-P', String(shell)], { encoding: 'utf8' });
+    return Number(list.trim().split(/\s+/)[0]);
   }
 
   return {

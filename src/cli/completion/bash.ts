@@ -1,4 +1,4 @@
-import { COMMAND_WORDS, quote, type CommandSpec, type OptionSpec } from './spec.js';
+import { COMMAND_WORDS, SHELLS, quote, type CommandSpec, type OptionSpec } from './spec.js';
 
 function fn(spec: CommandSpec): string {
   const name = `_${spec.name.replace(/-/g, '_')}`;
@@ -27,7 +27,7 @@ ${commandFlags}
       elif ((n == 1)); then
         COMPREPLY=($(compgen -W ${quote(spec.firstWords.join(' '))} -- "$cur"))
       elif ((n == 2)) && [[ \${words[1]} == completion ]]; then
-        COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur"))`;
+        COMPREPLY=($(compgen -W ${quote(SHELLS.join(' '))} -- "$cur"))`;
   return `${name}() {
   # Whole words from the line itself: bash's own COMP_WORDS splits URLs and IPv6 addresses at ':'.
   local line=\${COMP_LINE:0:COMP_POINT} words cur prev n

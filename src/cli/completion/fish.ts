@@ -1,4 +1,4 @@
-import { COMMAND_WORDS, quote, type CommandSpec, type OptionSpec } from './spec.js';
+import { COMMAND_WORDS, SHELLS, quote, type CommandSpec, type OptionSpec } from './spec.js';
 
 function optionLine(command: string, o: OptionSpec): string {
   const parts = ['complete', '-c', command];
@@ -22,7 +22,7 @@ function lines(spec: CommandSpec): string[] {
         out.push(`complete -c ${c} -n 'test (count (commandline -opc)) -ge 2; and test (commandline -opc)[2] = ${word}' ${option}`);
       }
     }
-    out.push(`complete -c ${c} -n 'test (count (commandline -opc)) -eq 2; and test (commandline -opc)[2] = completion' -a 'bash zsh fish'`);
+    out.push(`complete -c ${c} -n 'test (count (commandline -opc)) -eq 2; and test (commandline -opc)[2] = completion' -a ${quote(SHELLS.join(' '))}`);
   }
   return out;
 }

@@ -18,7 +18,7 @@ export interface CommandSpec {
   firstWords: readonly string[];
 }
 
-export const SHELLS = ['bash', 'zsh', 'fish'] as const;
+export const SHELLS = ['bash', 'zsh', 'fish', 'powershell'] as const;
 
 /** tl-tunnel's command words, what each does, and the options each takes. */
 export const COMMAND_WORDS: Record<string, { description: string; flags: readonly string[] }> = {

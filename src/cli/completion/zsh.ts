@@ -1,4 +1,4 @@
-import { quote, type CommandSpec, type OptionSpec } from './spec.js';
+import { SHELLS, quote, type CommandSpec, type OptionSpec } from './spec.js';
 
 // _arguments reads ':' as a field separator and ']' as the end of a description.
 const esc = (text: string): string => text.replace(/([\\:[\]])/g, '\\$1');
@@ -20,7 +20,7 @@ function fn(spec: CommandSpec): string {
     if (( CURRENT == 1 )); then
       compadd -- ${spec.firstWords.join(' ')}
     elif (( CURRENT == 2 )) && [[ $words[1] == completion ]]; then
-      compadd -- bash zsh fish
+      compadd -- ${SHELLS.join(' ')}
     fi
   fi`;
   return `${name}() {

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ErrorCodes, TunnelError, isTunnelError, listTunnels, selectTunnels, stopTunnel, type RunningTunnel } from '../../index.js';
+import { ErrorCodes, TunnelError, isTunnelError, killCommand, listTunnels, selectTunnels, stopTunnel, type RunningTunnel } from '../../index.js';
 import { exitCodeFor } from '../exit-codes.js';
 import { terminalLine } from '../sanitize.js';
 import { guardStdStreams, writeTo } from '../std-streams.js';
@@ -63,7 +63,7 @@ async function stop(args: string[]): Promise<number> {
     if (gone) say(`Stopped ${what}`);
     else {
       failed = true;
-      say(`error ${what} was asked to stop but still runs; kill ${t.status.pid} ends it at once`);
+      say(`error ${what} was asked to stop but still runs; ${killCommand(t.status.pid)} ends it at once`);
     }
   }
   if (json) print(`${JSON.stringify(results.map(({ t, gone }) => ({ id: t.status.id, pid: t.status.pid, sandbox: t.status.sandbox, stopped: gone })))}\n`);

@@ -15,14 +15,20 @@ export function clientProxyUrl(server: Pick<TunnelServerHandle, 'host' | 'port' 
  * The one-line example printed at startup: the server's own token when it made one up, else where
  * the user put theirs (never echoed: it may be a real secret reused).
  */
-export function tryHint(server: TunnelServerHandle, source: 'generated' | 'flag' | 'env', controlPlane = false): string {
+export function tryHint(server: Pick<TunnelServerHandle, 'host' | 'port' | 'url' | 'token'>, source: 'generated' | 'flag' | 'env', controlPlane = false, platform: NodeJS.Platform = process.platform): string {
   const { url, insecure } = clientProxyUrl(server);
-  const key = source === 'generated' ? server.token : source === 'flag' ? '<your --token>' : '"$TL_TUNNEL_SERVER_TOKEN"';
   const flags = insecure ? ' --allow-insecure' : '';
+  // undefined: the key is in TL_TUNNEL_SERVER_TOKEN, and the command reads it from there.
+  const key = source === 'generated' ? server.token : source === 'flag' ? '<your --token>' : undefined;
   // With a control plane the client looks the sandbox up here, as it would at Tensorlake.
-  return controlPlane
-    ? `Try: TENSORLAKE_API_KEY=${key} TENSORLAKE_SANDBOX_API_URL=${url} tl-tunnel${flags} <sandbox> <port>`
-    : `Try: TENSORLAKE_API_KEY=${key} tl-tunnel${flags} --proxy-url ${url} local <port>`;
+  const vars: [string, string | undefined][] = [['TENSORLAKE_API_KEY', key], ...(controlPlane ? [['TENSORLAKE_SANDBOX_API_URL', url] as [string, string]] : [])];
+  const command = controlPlane ? `tl-tunnel${flags} <sandbox> <port>` : `tl-tunnel${flags} --proxy-url ${url} local <port>`;
+  // PowerShell, Windows' shell, has no `NAME=value command`: it sets the variables first.
+  if (platform === 'win32') {
+    const set = vars.map(([name, value]) => `$env:${name}=${value === undefined ? '$env:TL_TUNNEL_SERVER_TOKEN' : `'${value}'`}; `);
+    return `Try (PowerShell): ${set.join('')}${command}`;
+  }
+  return `Try: ${vars.map(([name, value]) => `${name}=${value ?? '"$TL_TUNNEL_SERVER_TOKEN"'} `).join('')}${command}`;
 }
 
 /** One line per upgrade for -v: who, method, path, target port and the answer; never a header. */
