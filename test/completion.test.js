@@ -18,9 +18,9 @@ const [bashSkip, zshSkip, fishSkip] = ['bash', 'zsh', 'fish'].map((shell) => nee
 const shellHome = await mkdtemp(path.join(tmpdir(), 'tl-completion-home-'));
 test.after(() => rm(shellHome, { recursive: true, force: true }));
 
-function sh(cmd, args, { cwd } = {}) {
+function sh(cmd, args, { cwd, env = {} } = {}) {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd, timeout: 20_000, env: { ...process.env, HOME: shellHome, TERM: 'dumb' } }, (err, stdout, stderr) => {
+    execFile(cmd, args, { cwd, timeout: 20_000, env: { ...process.env, HOME: shellHome, TERM: 'dumb', ...env } }, (err, stdout, stderr) => {
       if (err?.code === 'ENOENT') reject(new Error(`${cmd} is not installed: apt-get install ${cmd}`));
       else if (err) reject(new Error(`${cmd} failed: ${err.message}\n${stderr}`));
       else resolve(stdout);
@@ -120,6 +120,22 @@ test('fish: the script parses; complete -C offers options, values and the comple
     assert.deepEqual(await complete('tl-tunnel completion '), ['bash', 'fish', 'powershell', 'zsh']);
     assert.deepEqual(await complete('tl-tunnel '), ['completion', 'logs', 'ps', 'stop']);
     assert.deepEqual(await complete('tl-tunnel-server --cert ce'), ['cert.pem']);
+    // Installed as `completion --help` says (fish loads a file by command name, on demand), both
+    // commands complete in a fresh shell without sourcing anything.
+    const { stdout: help } = await runCli(['completion', '--help']);
+    const install = help.split('\n').filter((l) => /^  (tl-tunnel completion fish|ln -sf)/.test(l)).map((l) => l.trim().replaceAll('~/.config/fish/completions', `${dir}/completions`));
+    assert.equal(install.length, 2, help);
+    // fish autoloads only for commands on PATH: stand-ins for the two commands.
+    const bin = `${dir}/bin`;
+    await sh('bash', ['-c', `mkdir -p ${dir}/completions ${bin} && for c in tl-tunnel tl-tunnel-server; do printf '#!/bin/sh\\n' > ${bin}/$c; chmod +x ${bin}/$c; done && ${install.join(' && ').replace('tl-tunnel completion', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} completion`)}`], { cwd: dir });
+    const fresh = async (line) =>
+      (await sh('fish', ['--no-config', '-c', `set -p fish_complete_path ${JSON.stringify(`${dir}/completions`)}; complete -C${JSON.stringify(line)}`], { cwd: dir, env: { PATH: `${bin}:${process.env.PATH}` } }))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t')[0])
+        .sort();
+    assert.ok((await fresh('tl-tunnel-server --')).includes('--sandboxes'));
+    assert.ok((await fresh('tl-tunnel --')).includes('--proxy-url'));
   });
 });
 

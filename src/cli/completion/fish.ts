@@ -30,6 +30,8 @@ function lines(spec: CommandSpec): string[] {
 export function fishScript(specs: CommandSpec[]): string {
   return `# fish completion for ${specs.map((s) => s.name).join(' and ')}
 # Install: tl-tunnel completion fish > ~/.config/fish/completions/tl-tunnel.fish
+# and, for tl-tunnel-server (fish loads a file per command name):
+# ln -sf tl-tunnel.fish ~/.config/fish/completions/tl-tunnel-server.fish
 ${specs.flatMap(lines).join('\n')}
 `;
 }

@@ -21,7 +21,7 @@ export function completionScript(shell: string): string {
 const INSTALL: Record<Shell, [where: string, command: string]> = {
   bash: ['bash, in ~/.bashrc:', 'source <(tl-tunnel completion bash)'],
   zsh: ['zsh, in ~/.zshrc after compinit:', 'source <(tl-tunnel completion zsh)'],
-  fish: ['fish:', 'tl-tunnel completion fish > ~/.config/fish/completions/tl-tunnel.fish'],
+  fish: ['fish (a file per command name, so a link for tl-tunnel-server):', 'tl-tunnel completion fish > ~/.config/fish/completions/tl-tunnel.fish\n  ln -sf tl-tunnel.fish ~/.config/fish/completions/tl-tunnel-server.fish'],
   powershell: ['PowerShell, in $PROFILE:', 'tl-tunnel completion powershell | Out-String | Invoke-Expression'],
 };
 
