@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -194,5 +194,61 @@ test('closing the terminal (SIGHUP) stops like SIGTERM: stopped event, tunnels c
     await server.close();
     await echo.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Rows of the scrollback that show the status line (or a cut copy of it). */
+const statusCopies = (rows) => rows.filter((l) => / served · |^0 o|^…$/.test(l));
+
+test('tiny terminals (3 to 8 columns): no status line is drawn, so no cut copies are left in the scrollback', tty, async () => {
+  const echo = await startEcho();
+  const server = await startServer();
+  try {
+    for (const columns of [3, 5, 8]) {
+      const local = await freePort();
+      const term = await inTmux(['-v', '--proxy-url', server.url, 'sbx-tty', `${local}:${echo.port}`], { columns, rows: 20 });
+      try {
+        await term.waitForScreen((l) => l.join('').replace(/\s/g, '').includes('PressCtrl-Ctostop'), `started at ${columns} columns`);
+        for (let i = 0; i < 2; i += 1) assert.deepEqual(await echoRoundTrip(local, Buffer.alloc(100, i)), Buffer.alloc(100, i));
+        await new Promise((r) => setTimeout(r, 700)); // redraws come due
+        await term.resize(100);
+        const rows = await term.waitForScreen((l) => statusLineOf(l)?.startsWith('0 open · 2 served'), 'the status line once wide enough');
+        assert.deepEqual(statusCopies(await term.history()), [statusLineOf(rows)], `at ${columns} columns`);
+        await term.keys('C-c');
+        assert.equal(await term.exitStatus(), 0);
+      } finally {
+        await term.kill();
+      }
+    }
+  } finally {
+    await server.close();
+    await echo.close();
+  }
+});
+
+test('Ctrl-Z erases the status line before the process stops; after fg it is drawn once again', { skip: tty.skip || (!existsSync('/proc/self/stat') && 'reads the process state from /proc') }, async () => {
+  const echo = await startEcho();
+  const server = await startServer();
+  const local = await freePort();
+  const term = await inTmux(['--proxy-url', server.url, 'sbx-tty', `${local}:${echo.port}`]);
+  const state = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').charAt(0);
+  try {
+    await term.waitForScreen((l) => statusLineOf(l) !== undefined, 'the status line');
+    const pid = term.cliPid();
+    await term.keys('C-z');
+    await eventually(() => state(pid) === 'T', { timeoutMs: 10_000, what: 'the CLI stopped' });
+    assert.deepEqual(statusCopies(await term.history()), [], 'nothing left of the status line while stopped');
+    // What `fg` does: continue the job (the shell that runs it here stopped with it).
+    process.kill(term.shellPid(), 'SIGCONT');
+    process.kill(pid, 'SIGCONT');
+    await term.waitForScreen((l) => statusLineOf(l) !== undefined, 'the status line after fg');
+    assert.deepEqual(await echoRoundTrip(local, Buffer.from('after fg')), Buffer.from('after fg'));
+    await term.keys('C-c');
+    assert.equal(await term.exitStatus(), 0);
+    assert.deepEqual(statusCopies(await term.history()), [], 'no copy in the scrollback after the stop');
+  } finally {
+    await term.kill();
+    await server.close();
+    await echo.close();
   }
 });

@@ -3,6 +3,11 @@ import { isOpen, writeTo } from './std-streams.js';
 /** Columns kept free at the end: the cursor never reaches the last column, and the "^C" a
  * terminal echoes on Ctrl-C still fits on the line (so erasing the line erases it too). */
 const SPARE_COLUMNS = 3;
+/**
+ * Narrower than this, no line is drawn (as at 0 columns): a few characters and an ellipsis tell
+ * nothing, and every wrapped log line above would leave copies of them in the scrollback.
+ */
+const MIN_COLUMNS = 12;
 
 /**
  * The one line at the bottom of a terminal that is redrawn in place (spinner, status line), with
@@ -30,6 +35,20 @@ export class LiveLine {
       setBlocking(stream, true);
       this.hide();
     });
+    // Ctrl-Z: the shell prints its job line below ours; a line left drawn would stay in the
+    // scrollback, and the redraw after `fg` would add another. Erase, stop, redraw on return.
+    // Listening for SIGTSTP replaces the default stop, so the process stops itself (SIGSTOP).
+    if (process.platform !== 'win32') {
+      process.on('SIGTSTP', () => {
+        setBlocking(stream, true);
+        if (this.drawn > 0) this.write(this.erase());
+        process.kill(process.pid, 'SIGSTOP');
+      });
+      process.on('SIGCONT', () => {
+        setBlocking(stream, false);
+        this.redraw();
+      });
+    }
   }
 
   private static readonly lines = new Map<NodeJS.WriteStream, LiveLine>();
@@ -89,8 +108,9 @@ export class LiveLine {
   }
 
   private render(): string {
-    const width = columnsOf(this.stream) - SPARE_COLUMNS;
-    if (this.text === undefined || width < 1 || !isOpen(this.stream)) return '';
+    const columns = columnsOf(this.stream);
+    const width = columns - SPARE_COLUMNS;
+    if (this.text === undefined || columns < MIN_COLUMNS || !isOpen(this.stream)) return '';
     const chars = [...this.text];
     const cut = Math.max(0, width - this.ellipsis.length);
     const shown = chars.length > width ? `${chars.slice(0, cut).join('')}${this.ellipsis}`.slice(0, width) : this.text;

@@ -47,6 +47,13 @@ export async function inTmux(args, { columns = 100, rows = 30, env = {}, redirec
     return text.split('\n').map((l) => l.trimEnd());
   }
 
+  /** The scrollback and the screen, one string per row (joined where the terminal wrapped them). */
+  async function history() {
+    const text = (await tmux('capture-pane', '-p', '-J', '-S', '-')).stdout;
+    assert.ok(!text.includes(CANARY_KEY), 'the API key leaked onto the terminal');
+    return text.split('\n').map((l) => l.trimEnd());
+  }
+
   /** Polls the screen until `predicate(lines)` holds; returns the lines. */
   async function waitForScreen(predicate, what, timeoutMs = 15_000) {
     const deadline = Date.now() + timeoutMs;
@@ -74,12 +81,15 @@ export async function inTmux(args, { columns = 100, rows = 30, env = {}, redirec
 
   return {
     cliPid,
+    /** The shell that runs the CLI (Ctrl-Z stops it too). */
+    shellPid: () => shell,
     tty,
     screen,
     waitForScreen,
     exitStatus,
     /** Types keys, in tmux's names (`C-c`). */
     keys: (...keys) => tmux('send-keys', ...keys),
+    history,
     /** Resizes the window as a user would (tmux allows no fewer than 1 column). */
     resize: (columns) => tmux('resize-window', '-x', String(columns)),
     /** Sets the terminal's size directly, 0 columns included, as some terminals report. */
