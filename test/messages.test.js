@@ -40,7 +40,8 @@ for (const [flags, expected] of OPTION_ERRORS) {
 
 const SPEC_HINTS = [
   ['::1:15432:5432', /put the IPv6 address in brackets, as in \[::1\]:15432:5432/],
-  ['26406:localhost:16390', /tunnel always ends in the sandbox.*tl-tunnel SANDBOX 26406:16390/],
+  // ssh's form with a host other than the sandbox's own loopback (localhost there is accepted).
+  ['26406:db.internal:16390', /ends inside the sandbox, on its 127\.0\.0\.1, so the host can only be localhost or 127\.0\.0\.1.*write 26406:16390/],
 ];
 
 for (const [spec, hint] of SPEC_HINTS) {
@@ -61,7 +62,8 @@ test('--address of another machine: the hint is about the address, not :REMOTE',
 test('`sbx --wait 5432` keeps 5432 as the port spec; --wait with --no-check says it applies per connection', async () => {
   const echo = await startEcho();
   const server = await startServer();
-  const cli = await startCli(['--no-check', '--proxy-url', server.url, 'sbx-1', '--wait', `${echo.port}`]);
+  // The echo server holds 127.0.0.1:<its port>, which a bare REMOTE spec binds locally too: ::1 only.
+  const cli = await startCli(['--no-check', '--address', '::1', '--proxy-url', server.url, 'sbx-1', '--wait', `${echo.port}`]);
   try {
     const listening = cli.events.find((e) => e.event === 'listening');
     assert.equal(listening.remotePort, echo.port);

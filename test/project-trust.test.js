@@ -42,7 +42,7 @@ test('a project config in a directory of another user, or one others may write t
       const warnings = r.stderr.split('\n').filter((l) => l.includes('Ignoring the project config'));
       assert.equal(warnings.length, 1, r.stderr);
       assert.match(warnings[0], /(belongs to another user \(uid 65534\)|can be written by other users \(mode 07[0-7]{2}\)), so it could send your key to any host/);
-      assert.match(r.stderr, /API URL https:\/\/api\.tensorlake\.ai \(from default\)/, 'the file was not read');
+      assert.match(r.stderr, /API URL https:\/\/api\.tensorlake\.ai \(from default[;)]/, "the file was not read");
       assert.match(r.stderr, /Credentials from TENSORLAKE_API_KEY/);
     }
   } finally {
