@@ -3,10 +3,10 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startEcho, startServer, runCli, cliEnv, CLI, echoRoundTrip, freePort, startCli } from './helpers/index.js';
+import { startEcho, startServer, runCli, cliEnv, CLI, ROOT, echoRoundTrip, freePort, startCli } from './helpers/index.js';
 import { needsTools } from './helpers/services.js';
 import { inTmux } from './helpers/tmux.js';
 
@@ -29,23 +29,15 @@ test('--help: no line over 80 columns, piped or on a 200-column terminal', async
   }
 });
 
-test('the --help scripting example works as written and leaves nothing running (bash, jq)', { skip: process.platform === 'win32' ? 'runs a POSIX shell script' : needsTools('bash', 'jq') }, async () => {
-  for (const tool of ['bash', 'jq']) assert.ok(['/usr/bin', '/bin', '/usr/local/bin'].some((d) => existsSync(path.join(d, tool))), `${tool} not found: install the Debian package ${tool}`);
-  const { stdout: help } = await runCli(['--help']);
-  const lines = help.split('\n');
-  const at = lines.findIndex((l) => l.startsWith('  $ out=$(tl-tunnel --detach'));
-  assert.ok(at > 0, help);
-  const commands = [];
-  for (const line of lines.slice(at)) {
-    if (!line.startsWith('  $ ')) break;
-    commands.push(line.slice(4).replace(/ +# .*$/, ''));
-  }
-  // psql stands for any client: here a round trip through the tunnel with bash's /dev/tcp.
+/**
+ * Runs a scripting example (bash lines) against the reference server, psql standing for any client
+ * (a round trip with bash's /dev/tcp), and checks it leaves nothing running.
+ */
+async function runScriptingExample(commands) {
   const example = commands
     .map((c) => (c.startsWith('psql ') ? 'exec 3<>"/dev/tcp/127.0.0.1/$port"; echo through-the-example >&3; read -r reply <&3; echo "reply=$reply"' : c))
     .join('\n');
-  assert.match(example, /trap 'tl-tunnel stop sbx-123' EXIT/);
-
+  assert.match(example, /trap 'tl-tunnel stop (sbx-123|"\$id")' EXIT/);
   const echo = await startEcho();
   const server = await startServer({ sandboxes: [{ id: 'sbx-123' }] });
   const bin = mkdtempSync(path.join(tmpdir(), 'tl-bin-'));
@@ -80,6 +72,28 @@ test('the --help scripting example works as written and leaves nothing running (
     await echo.close();
     rmSync(bin, { recursive: true, force: true });
   }
+}
+
+const scripting = { skip: process.platform === 'win32' ? 'runs a POSIX shell script' : needsTools('bash', 'jq') };
+
+test('the --help scripting example works as written and leaves nothing running (bash, jq)', scripting, async () => {
+  const { stdout: help } = await runCli(['--help']);
+  const lines = help.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('  $ out=$(tl-tunnel --detach'));
+  assert.ok(at > 0, help);
+  const commands = [];
+  for (const line of lines.slice(at)) {
+    if (!line.startsWith('  $ ')) break;
+    commands.push(line.slice(4).replace(/ +# .*$/, ''));
+  }
+  await runScriptingExample(commands);
+});
+
+test("the README's script pattern works as written and leaves nothing running (bash, jq)", scripting, async () => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const block = /### Scripts[\s\S]*?```sh\n([\s\S]*?)\n```/.exec(readme);
+  assert.ok(block, 'the README has a Scripts block');
+  await runScriptingExample(block[1].split('\n'));
 });
 
 test('--stdio with --json: refused on stderr, stdout stays empty (it carries the data)', async () => {
