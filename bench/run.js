@@ -1,10 +1,11 @@
-// npm run bench: tl-tunnel against direct TCP, two chained Node relays and two chained socat on
-// loopback; medians of BENCH_RUNS runs (default 3), ratios against issue 3's targets, and
+// npm run bench: tl-tunnel against direct TCP, two chained Node relays, two chained socat and ssh -L
+// on loopback; medians of BENCH_RUNS runs (default 3), ratios against the targets, and
 // bench/results.json. Quick or partial runs write bench/results.partial.json instead.
 //   BENCH_QUICK=1                small sizes, one run (for development)
 //   BENCH_ONLY=node,ws           only these relays (direct, node, socat, ws, wss)
 //   BENCH_PARTS=throughput,rtt   only these measurements (throughput, rtt, conn, idle, slow, version)
 //   BENCH_PROFILE=<dir>          run the ws tunnel client under --cpu-prof (bench/profile-summary.js)
+//   BENCH_PROFILE_VARIANT=wss    profile the wss client instead
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { CLI, cliEnv, direct, hasSocat, makeCert, nodeRelays, socatRelays, tunne
 import { killAll, median, peakRssKiB, rssKiB, sleep } from './lib/proc.js';
 import { checkTargets, machine, printTables, summarise } from './lib/report.js';
 import { startTarget } from './lib/target.js';
+import { hasSsh, sshPair } from './lib/ssh-pair.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
@@ -29,9 +31,10 @@ const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,rtt,conn,idle,slow
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 const socat = hasSocat();
-const ALL = ['direct', 'node', ...(socat ? ['socat'] : []), 'ws', 'wss'];
+const ssh = hasSsh();
+const ALL = ['direct', 'node', ...(socat ? ['socat'] : []), ...(ssh ? ['ssh', 'ssh-gcm'] : []), 'ws', 'wss'];
 const VARIANTS = process.env.BENCH_ONLY ? ALL.filter((v) => process.env.BENCH_ONLY.split(',').includes(v)) : ALL;
-const LABELS = { direct: 'direct TCP', node: '2 Node relays', socat: '2 socat', ws: 'tl-tunnel ws', wss: 'tl-tunnel wss' };
+const LABELS = { direct: 'direct TCP', node: '2 Node relays', socat: '2 socat', ssh: 'ssh -L', 'ssh-gcm': 'ssh -L aes-gcm', ws: 'tl-tunnel ws', wss: 'tl-tunnel wss' };
 
 const log = (text) => process.stderr.write(`${text}\n`);
 
@@ -39,7 +42,10 @@ function startPair(variant, target, cert) {
   if (variant === 'direct') return direct(target);
   if (variant === 'node') return nodeRelays(target);
   if (variant === 'socat') return socatRelays(target);
-  const nodeArgs = variant === 'ws' && PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+  // OpenSSH's default cipher (chacha20-poly1305 here), and AES-GCM, which uses the CPU's AES instructions.
+  if (variant === 'ssh') return sshPair(target);
+  if (variant === 'ssh-gcm') return sshPair(target, 'aes128-gcm@openssh.com');
+  const nodeArgs = variant === (process.env.BENCH_PROFILE_VARIANT ?? 'ws') && PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
   return tunnelPair(target, variant === 'wss' ? cert : undefined, { nodeArgs });
 }
 

@@ -1,4 +1,4 @@
-// Medians of the runs, the ratios against issue 3's targets, the printed tables and results.json.
+// Medians of the runs, the ratios against the targets, the printed tables and results.json.
 import os from 'node:os';
 import { median } from './proc.js';
 
@@ -38,7 +38,7 @@ export function summarise(runs, variants) {
   return { medians, slow, version };
 }
 
-/** Each target of issue 3 as { figure, value, target, pass }; ratios are medians of per-run ratios. */
+/** Each target as { figure, value, target, pass }; ratios are medians of per-run ratios. */
 export function checkTargets(runs, summary, has) {
   const ratio = (a, b, key) => over(runs, (r) => r.variants[a][key] / r.variants[b][key]);
   const rows = [];
@@ -55,6 +55,13 @@ export function checkTargets(runs, summary, has) {
   if (has('ws')) {
     add('ws client CPU per GiB, up (s)', m.ws.cpuUp, '<= 0.7', (x) => x <= 0.7);
     add('ws client CPU per GiB, down (s)', m.ws.cpuDown, '<= 0.7', (x) => x <= 0.7);
+  }
+  // Against ssh -L with its default cipher: at least as fast both ways, at most 1.2x its client CPU.
+  if (has('wss') && has('ssh')) {
+    add('wss throughput up / ssh -L', ratio('wss', 'ssh', 'upMBps'), '>= 1.00', (x) => x >= 1);
+    add('wss throughput down / ssh -L', ratio('wss', 'ssh', 'downMBps'), '>= 1.00', (x) => x >= 1);
+    add('wss client CPU per GiB up / ssh -L', ratio('wss', 'ssh', 'cpuUp'), '<= 1.20', (x) => x <= 1.2);
+    add('wss client CPU per GiB down / ssh -L', ratio('wss', 'ssh', 'cpuDown'), '<= 1.20', (x) => x <= 1.2);
   }
   if (has('ws') && has('node')) add('ws ping-pong RTT / 2 Node relays', ratio('ws', 'node', 'rttUs'), '<= 1.15', (x) => x <= 1.15);
   if (has('ws')) add('ws new connection p50 (ms)', m.ws.connP50, '<= 1', (x) => x <= 1);
@@ -97,7 +104,7 @@ export function printTables(summary, checks, variants, labels, sizes) {
   lines.push(`  fast local writer, remote reader at 40 MB/s:  ${fmt(summary.slow.up256)} / ${fmt(summary.slow.upBig)}`);
   lines.push(`startup: tl-tunnel --version ${fmt(summary.version.cliMs)} ms, node -e 0 ${fmt(summary.version.nodeMs)} ms`);
   lines.push('');
-  lines.push(`${pad('target (issue 3)', 44)}${pad('value', 10, true)}  ${pad('target', 9)} result`);
+  lines.push(`${pad('target', 44)}${pad('value', 10, true)}  ${pad('target', 9)} result`);
   for (const c of checks) lines.push(`${pad(c.figure, 44)}${pad(fmt(c.value), 10, true)}  ${pad(c.target, 9)} ${c.pass === null ? '-' : c.target === '(info)' ? '' : c.pass ? 'PASS' : 'MISS'}`);
   return lines.join('\n');
 }

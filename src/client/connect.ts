@@ -5,6 +5,7 @@ import { ErrorCodes, TunnelError } from '../errors.js';
 import { backoffDelay, sleep } from '../backoff.js';
 import { networkError, statusError, type UpgradeContext } from './upgrade-error.js';
 import { markWarm, type Connector } from './warm/connector.js';
+import { maskingNeeded, zeroMask } from './masking.js';
 
 export interface ConnectParams {
   url: string;
@@ -83,6 +84,7 @@ function attempt(WebSocketClass: typeof WebSocket, p: ConnectParams, budgetMs: n
     let answered = false;
     const lease = p.connector?.lease(allowWarm);
     const ws = new WebSocketClass(p.url, {
+      ...(maskingNeeded(p.url, p.ctx.viaHttpProxy !== undefined) ? {} : { generateMask: zeroMask }),
       headers: p.headers,
       perMessageDeflate: false,
       skipUTF8Validation: true,
