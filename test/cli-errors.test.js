@@ -336,6 +336,12 @@ test('exit 6 at once: a proxy URL that refuses the connection at start-up names 
   const r = await runCli(['--connect-timeout', '30', '--proxy-url', `http://127.0.0.1:${port}`, 'sbx-1', '5432']);
   assertFriendly(r, 6, new RegExp(`Cannot reach the sandbox proxy at 127\\.0\\.0\\.1:${port}`), /ECONNREFUSED/, /nothing accepts connections/);
   assert.ok(Date.now() - started < 20_000, 'not after the connect timeout');
+  // --stdio's one tunnel is its start-up too (an ssh ProxyCommand with a wrong URL).
+  const stdioStarted = Date.now();
+  const stdio = await runCli(['--stdio', '--connect-timeout', '30', '--proxy-url', `http://127.0.0.1:${port}`, 'sbx-1', '22']);
+  assert.equal(stdio.code, 6, stdio.stderr);
+  assert.match(stdio.stderr, /ECONNREFUSED/);
+  assert.ok(Date.now() - stdioStarted < 20_000, 'not after the connect timeout');
 });
 
 test('exit 6: a proxy that accepts and never answers times out after --connect-timeout', { timeout: 30_000 }, async () => {

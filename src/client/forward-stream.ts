@@ -31,7 +31,8 @@ export async function forwardStream(options: StreamTunnelOptions): Promise<Strea
   const { remotePort } = parsePortSpec(`0:${String(options.remotePort)}`);
   // One connection only: a warm socket would be opened to replace it and never used.
   const upgrader = await prepareUpgrader({ ...options, prewarm: false });
-  const ws = await upgrader.connect(remotePort, { onRetry: options.onRetry });
+  // Its one tunnel is its start-up: a refused connection is a wrong URL, as for the startup check.
+  const ws = await upgrader.connect(remotePort, { onRetry: options.onRetry, startup: true });
   return new Promise((resolve) => {
     const relay = new Relay(ws, options.stream, {
       lingerMs: upgrader.settings.lingerMs,
