@@ -1,6 +1,6 @@
 import { ErrorCodes, type ErrorCode } from '../index.js';
 
-/** The one table from error codes to process exit codes (documented in the README). */
+/** The one table from error codes to process exit codes (documented in the README and docs/options.md). */
 export const EXIT_CODES: Record<ErrorCode, number> = {
   [ErrorCodes.USAGE]: 2,
   [ErrorCodes.NO_CREDENTIALS]: 2,

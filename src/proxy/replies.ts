@@ -1,7 +1,7 @@
 import { ErrorCodes, type TunnelError } from '../errors.js';
 import { Socks5 } from './socks.js';
 
-/** How a failed tunnel is answered in each protocol (README "Proxy mode" has the table). */
+/** How a failed tunnel is answered in each protocol (docs/proxy-mode.md has the table). */
 export function socks5CodeFor(error: TunnelError): number {
   switch (error.code) {
     case ErrorCodes.SANDBOX_NOT_FOUND:
