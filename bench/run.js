@@ -1,10 +1,11 @@
-// npm run bench: tl-tunnel against direct TCP, two chained Node relays and two chained socat on
-// loopback; medians of BENCH_RUNS runs (default 3), ratios against issue 3's targets, and
-// bench/results.json. Quick or partial runs write bench/results.partial.json instead.
+// npm run bench: tl-tunnel against direct TCP, two chained Node relays, two chained socat and
+// `ssh -L` on loopback; medians and ranges of BENCH_RUNS runs (default 3), ratios against ssh -L
+// and against issue 3's targets, and bench/results.json. Quick or partial runs write
+// bench/results.partial.json instead.
 //   BENCH_QUICK=1                small sizes, one run (for development)
-//   BENCH_ONLY=node,ws           only these relays (direct, node, socat, ws, wss)
+//   BENCH_ONLY=node,ws           only these relays (direct, node, socat, ssh, ssh-aes, ws, wss)
 //   BENCH_PARTS=throughput,rtt   only these measurements (throughput, rtt, conn, idle, slow, version)
-//   BENCH_PROFILE=<dir>          run the ws tunnel client under --cpu-prof (bench/profile-summary.js)
+//   BENCH_PROFILE=<dir>          run the tunnel clients under --cpu-prof (bench/profile-summary.js)
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +14,8 @@ import { holdConnections, pingPong, sequentialConnections, slowLocalReader, slow
 import { CLI, cliEnv, direct, hasSocat, makeCert, nodeRelays, socatRelays, tunnelClient, tunnelPair, tunnelServer } from './lib/pairs.js';
 import { killAll, median, peakRssKiB, rssKiB, sleep } from './lib/proc.js';
 import { checkTargets, machine, printTables, summarise } from './lib/report.js';
+import { hasSsh, sshRelays } from './lib/ssh.js';
+import { printVersusSsh } from './lib/versus-ssh.js';
 import { startTarget } from './lib/target.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -29,9 +32,10 @@ const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,rtt,conn,idle,slow
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 const socat = hasSocat();
-const ALL = ['direct', 'node', ...(socat ? ['socat'] : []), 'ws', 'wss'];
+const ssh = hasSsh();
+const ALL = ['direct', 'node', ...(socat ? ['socat'] : []), ...(ssh ? ['ssh', 'ssh-aes'] : []), 'ws', 'wss'];
 const VARIANTS = process.env.BENCH_ONLY ? ALL.filter((v) => process.env.BENCH_ONLY.split(',').includes(v)) : ALL;
-const LABELS = { direct: 'direct TCP', node: '2 Node relays', socat: '2 socat', ws: 'tl-tunnel ws', wss: 'tl-tunnel wss' };
+const LABELS = { direct: 'direct TCP', node: '2 Node relays', socat: '2 socat', ssh: 'ssh -L', 'ssh-aes': 'ssh -L aes-gcm', ws: 'tl-tunnel ws', wss: 'tl-tunnel wss' };
 
 const log = (text) => process.stderr.write(`${text}\n`);
 
@@ -39,7 +43,10 @@ function startPair(variant, target, cert) {
   if (variant === 'direct') return direct(target);
   if (variant === 'node') return nodeRelays(target);
   if (variant === 'socat') return socatRelays(target);
-  const nodeArgs = variant === 'ws' && PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+  // OpenSSH's default cipher (chacha20-poly1305), and AES-GCM, which AES-NI makes cheap.
+  if (variant === 'ssh') return sshRelays(target);
+  if (variant === 'ssh-aes') return sshRelays(target, { cipher: 'aes128-gcm@openssh.com', name: LABELS[variant] });
+  const nodeArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, variant)}`] : [];
   return tunnelPair(target, variant === 'wss' ? cert : undefined, { nodeArgs });
 }
 
@@ -144,7 +151,7 @@ async function tlsResumption(target, cert) {
 async function main() {
   const started = Date.now();
   const loadBefore = machine().loadavg;
-  log(`tl-tunnel bench: ${RUNS} run(s)${QUICK ? ' (quick sizes)' : ''}; relays: ${VARIANTS.map((v) => LABELS[v]).join(', ')}${socat ? '' : ' (socat not installed)'}`);
+  log(`tl-tunnel bench: ${RUNS} run(s)${QUICK ? ' (quick sizes)' : ''}; relays: ${VARIANTS.map((v) => LABELS[v]).join(', ')}${socat ? '' : ' (socat not installed)'}${ssh ? '' : ' (ssh or sshd not installed)'}`);
   const target = await startTarget();
   const cert = makeCert();
   const runs = [];
@@ -195,6 +202,8 @@ async function main() {
   // Other work on the machine skews every figure: keep the load average from before and after.
   const info = { ...machine(), loadavgBefore: loadBefore };
   process.stdout.write(`\n${printTables(summary, checks, VARIANTS, LABELS, SIZES)}\n`);
+  const versus = printVersusSsh(runs, VARIANTS, LABELS);
+  if (versus) process.stdout.write(`\n${versus}\n`);
   if (tls) process.stdout.write(`wss TLS sessions (probe, 20 connections): ${tls.full} full handshakes, ${tls.resumed} resumed (${tls.protocol})\n`);
   process.stdout.write(`\n${info.cpu}, ${info.cores} cores, ${info.ramGiB} GiB, Node ${info.node}; ${RUNS} run(s), ${seconds} s; load average before ${info.loadavgBefore[0]}, after ${info.loadavg[0]}\n`);
   const { slowSmallLabel, slowLargeLabel, ...sizes } = SIZES;
