@@ -4,6 +4,7 @@
 // bench/results.partial.json instead.
 //   BENCH_QUICK=1                small sizes, one run (for development)
 //   BENCH_ONLY=node,ws           only these relays (direct, node, socat, ssh, ssh-aes, ws, wss)
+//   BENCH_MIB=256                MiB per throughput transfer (default 1024, quick 128)
 //   BENCH_PARTS=throughput,rtt   only these measurements (throughput, rtt, conn, idle, slow, version)
 //   BENCH_PROFILE=<dir>          run the tunnel clients under --cpu-prof (bench/profile-summary.js)
 import { spawnSync } from 'node:child_process';
@@ -25,6 +26,7 @@ const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3)));
 const SIZES = QUICK
   ? { bytes: 128 * MiB, pings: 2000, connections: 200, idle: 200, slowSmall: 16 * MiB, slowLarge: 64 * MiB, versionRuns: 6 }
   : { bytes: 1024 * MiB, pings: 10_000, connections: 1000, idle: 1000, slowSmall: 256 * MiB, slowLarge: 1024 * MiB, versionRuns: 20 };
+if (process.env.BENCH_MIB) SIZES.bytes = Number(process.env.BENCH_MIB) * MiB;
 SIZES.slowSmallLabel = `${SIZES.slowSmall / MiB} MiB`;
 SIZES.slowLargeLabel = `${SIZES.slowLarge / MiB} MiB`;
 const SLOW_RATE = 40e6;
@@ -209,7 +211,7 @@ async function main() {
   const { slowSmallLabel, slowLargeLabel, ...sizes } = SIZES;
   const results = { machine: info, config: { runs: RUNS, quick: QUICK, sizes, slowReaderRate: SLOW_RATE, variants: VARIANTS.map((v) => LABELS[v]), seconds }, medians: summary, targets: checks, tlsSessions: tls ?? null, runs };
   // Only a complete default run replaces the published figures; partial runs go beside them.
-  const file = QUICK || process.env.BENCH_ONLY || process.env.BENCH_PARTS || PROFILE_DIR ? 'results.partial.json' : 'results.json';
+  const file = QUICK || process.env.BENCH_MIB || process.env.BENCH_ONLY || process.env.BENCH_PARTS || PROFILE_DIR ? 'results.partial.json' : 'results.json';
   writeFileSync(path.join(HERE, file), `${JSON.stringify(results, null, 2)}\n`);
   log(`wrote bench/${file}`);
 }
