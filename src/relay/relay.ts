@@ -3,7 +3,6 @@ import { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import { onCloseFrame } from './close-frame.js';
-import { corkForThisTurn } from './cork.js';
 import { NORMAL_CLOSES, peerCloseError, streamError, webSocketError } from './failures.js';
 import { DEFAULT_HIGH_WATER_MARK, IDLE_STOP_MS, LOW_QUEUED_WRITES, MAX_QUEUED_WRITES } from './limits.js';
 import { Liveness } from './liveness.js';
@@ -172,7 +171,6 @@ export class Relay {
     this.bytesUp += chunk.length;
     this.lastMovedAt = Date.now();
     this.unsent += 1;
-    corkForThisTurn((this.ws as unknown as { _socket?: Duplex })._socket);
     this.ws.send(chunk, SEND_OPTIONS, this.onSent);
     if (!this.upPaused && (this.ws.bufferedAmount >= this.hwm || this.unsent >= MAX_QUEUED_WRITES)) {
       this.upPaused = true;
@@ -217,7 +215,6 @@ export class Relay {
     const chunk = this.filtered(this.filter?.down, arrived);
     if (chunk === undefined || chunk.length === 0) return;
     this.queued += 1;
-    corkForThisTurn(this.stream);
     this.stream.write(chunk, this.onWritten);
     if (this.streamEnded) this.armLinger();
     if (!this.downPaused && (this.stream.writableLength >= this.hwm || this.queued >= MAX_QUEUED_WRITES)) {
