@@ -4,12 +4,14 @@
 // direction: median [min-max] of MB/s, client CPU s/GiB and the client's minor page faults per MiB.
 //   AB_VARIANT=wss   ws or wss (default wss)      AB_ROUNDS=5    rounds (default 5)
 //   AB_MIB=256       MiB per transfer             WORKTREE       (a revision's name) the working tree as built
+//   AB_WARMUP=0      measure a fresh client's first transfers (default: 32 MiB each way first)
+//   AB_CLIENT_ENV='NAME=value NAME2=value2'   extra environment of every client (e.g. GLIBC_TUNABLES)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { throughputDown, throughputUp } from './lib/driver.js';
+import { throughputDown, throughputUp, warmUp } from './lib/driver.js';
 import { makeCert, tunnelClient, tunnelServer } from './lib/pairs.js';
 import { killAll, median, minorFaults } from './lib/proc.js';
 import { startTarget } from './lib/target.js';
@@ -18,6 +20,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const VARIANT = process.env.AB_VARIANT ?? 'wss';
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 5);
 const BYTES = Number(process.env.AB_MIB ?? 256) * 1024 * 1024;
+const WARM = process.env.AB_WARMUP !== '0';
+const CLIENT_ENV = Object.fromEntries((process.env.AB_CLIENT_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 /** `rev` checked out and compiled in a temp dir (node_modules shared with this tree); WORKTREE is this tree. */
 function build(rev, dir) {
@@ -47,9 +51,10 @@ async function main() {
         const order = revs.map((_, i) => i);
         if (round % 2) order.reverse();
         for (const i of order) {
-          const client = await tunnelClient(server, target.port, { cli: clis[i] });
+          const client = await tunnelClient(server, target.port, { cli: clis[i], env: CLIENT_ENV });
           const pair = { name: revs[i], entryPort: client.port, clientPid: client.pid };
           try {
+            if (WARM) await warmUp(pair, target);
             for (const [dir, run] of [['up', throughputUp], ['down', throughputDown]]) {
               const faults0 = minorFaults(client.pid);
               const r = await run(pair, target, BYTES);
@@ -73,7 +78,7 @@ async function main() {
     cert.cleanup();
     rmSync(dir, { recursive: true, force: true });
   }
-  process.stdout.write(`tl-tunnel ${VARIANT}, ${ROUNDS} interleaved rounds of ${BYTES / 1024 / 1024} MiB each way: median [min-max]\n`);
+  process.stdout.write(`tl-tunnel ${VARIANT}, ${ROUNDS} interleaved rounds of ${BYTES / 1024 / 1024} MiB each way${WARM ? '' : ', fresh clients (no warm-up)'}: median [min-max]\n`);
   for (const [key, r] of results) process.stdout.write(`${key.padEnd(24)} ${fmt(r.mbps, 0).padStart(16)} MB/s ${fmt(r.cpu, 2).padStart(18)} CPU s/GiB ${fmt(r.faults, 0).padStart(14)} faults/MiB\n`);
 }
 

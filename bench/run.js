@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { holdConnections, pingPong, sequentialConnections, slowLocalReader, slowRemoteReader, throughputDown, throughputUp, connectTo } from './lib/driver.js';
+import { holdConnections, pingPong, sequentialConnections, slowLocalReader, slowRemoteReader, throughputDown, throughputUp, connectTo, warmUp } from './lib/driver.js';
 import { CLI, cliEnv, direct, hasSocat, makeCert, nodeRelays, socatRelays, tunnelClient, tunnelPair, tunnelServer } from './lib/pairs.js';
 import { killAll, median, peakRssKiB, rssKiB, sleep } from './lib/proc.js';
 import { checkTargets, machine, printTables, summarise } from './lib/report.js';
@@ -58,6 +58,7 @@ async function measurePair(variant, target, cert) {
   const out = {};
   try {
     if (PARTS.has('throughput')) {
+      await warmUp(pair, target);
       const up = await throughputUp(pair, target, SIZES.bytes);
       const down = await throughputDown(pair, target, SIZES.bytes);
       Object.assign(out, { upMBps: up.mbps, downMBps: down.mbps, cpuUp: up.cpuPerGiB, cpuDown: down.cpuPerGiB });
