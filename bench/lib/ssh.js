@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
+import { sshdConfig } from '../../test/helpers/sshd-config.js';
 import { freePort, startChild, waitListening } from './proc.js';
 
 const SSHD = '/usr/sbin/sshd';
@@ -31,25 +32,7 @@ function keys(dir) {
 async function startSshd(dir, hostKey) {
   const port = await freePort();
   const config = path.join(dir, 'sshd_config');
-  writeFileSync(
-    config,
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${hostKey}`,
-      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-      'PidFile none',
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      // The temp dir is ours; its modes are not what StrictModes wants for a home dir.
-      'StrictModes no',
-      'AllowTcpForwarding yes',
-      'LogLevel ERROR',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(config, sshdConfig({ port, hostKey, authorizedKeys: path.join(dir, 'authorized_keys'), logLevel: 'ERROR' }));
   // sshd insists on its privilege separation directory even with its own config.
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   // sshd re-executes itself, so it runs by absolute path; -e logs to stderr, -D stays in front.
