@@ -207,7 +207,7 @@ async function main() {
   process.stdout.write(`\n${printTables(summary, checks, VARIANTS, LABELS, SIZES)}\n`);
   const versus = printVersusSsh(runs, VARIANTS, LABELS);
   if (versus) process.stdout.write(`\n${versus}\n`);
-  if (tls) process.stdout.write(`wss TLS sessions (probe, 20 connections): ${tls.full} full handshakes, ${tls.resumed} resumed (${tls.protocol})\n`);
+  if (tls) process.stdout.write(`wss TLS sessions (probe, 20 connections): ${tls.full} full handshakes, ${tls.resumed} resumed (${tls.protocol}, ${tls.cipher})\n`);
   process.stdout.write(`\n${info.cpu}, ${info.cores} cores, ${info.ramGiB} GiB, Node ${info.node}; ${RUNS} run(s), ${seconds} s; load average before ${info.loadavgBefore[0]}, after ${info.loadavg[0]}\n`);
   const { slowSmallLabel, slowLargeLabel, ...sizes } = SIZES;
   const results = { machine: info, config: { runs: RUNS, quick: QUICK, sizes, slowReaderRate: SLOW_RATE, variants: VARIANTS.map((v) => LABELS[v]), seconds }, medians: summary, targets: checks, tlsSessions: tls ?? null, runs };
