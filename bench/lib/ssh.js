@@ -12,13 +12,15 @@ const SSHD = '/usr/sbin/sshd';
 
 /** Whether ssh, sshd and ssh-keygen are all there (the ssh rows are skipped otherwise). */
 export function hasSsh() {
-  try {
-    for (const [cmd, arg] of [['ssh', '-V'], [SSHD, '-V'], ['ssh-keygen', '-?']]) execFileSync(cmd, [arg], { stdio: 'ignore' });
-  } catch (err) {
-    // ssh-keygen -? exits 1 after its usage: only a missing binary counts.
-    if (err.code === 'ENOENT') return false;
-  }
-  return true;
+  return [['ssh', '-V'], [SSHD, '-V'], ['ssh-keygen', '-?']].every(([cmd, arg]) => {
+    try {
+      execFileSync(cmd, [arg], { stdio: 'ignore' });
+    } catch (err) {
+      // sshd and ssh-keygen exit 1 after their usage: only a missing binary counts.
+      return err.code !== 'ENOENT';
+    }
+    return true;
+  });
 }
 
 function keys(dir) {

@@ -1,10 +1,10 @@
 import { isLoopbackHost } from '../config/proxy-url.js';
 
 /**
- * The masking key of every frame we send: all zeros where no intermediary can read the frames,
- * which makes masking a no-op and lets ws send our buffer as it is (a random key makes ws copy
- * each frame into a fresh buffer while masking it: two page-faulting allocations per 64 KiB read
- * instead of one, the biggest upload cost of plain ws; see docs/benchmarks.md).
+ * The masking key of every frame we send: all zeros where no intermediary can read the frames.
+ * With a random key ws allocates a new buffer per frame and writes the masked payload into it;
+ * with a zero key masking is a no-op and ws sends our buffer as it is (over wss that cut the
+ * client's upload CPU per GiB by about a sixth; see docs/benchmarks.md).
  *
  * Masking (RFC 6455 section 10.3) keeps script in a browser from choosing the bytes a
  * transparent proxy sees on the wire, and so from poisoning its cache. Inside TLS no intermediary
