@@ -1,21 +1,23 @@
-// npm run bench: tl-tunnel against direct TCP, two chained Node relays, two chained socat and ssh -L
-// on loopback; medians of BENCH_RUNS runs (default 3), ratios against the targets, and
-// bench/results.json. Quick or partial runs write bench/results.partial.json instead.
+// npm run bench: tl-tunnel against direct TCP, two chained Node relays, two chained socat and
+// `ssh -L` on loopback; medians and ranges of BENCH_RUNS runs (default 3), ratios against ssh -L
+// and against issue 3's targets, and bench/results.json. Quick or partial runs write
+// bench/results.partial.json instead.
 //   BENCH_QUICK=1                small sizes, one run (for development)
-//   BENCH_ONLY=node,ws           only these relays (direct, node, socat, ws, wss)
+//   BENCH_ONLY=node,ws           only these relays (direct, node, socat, ssh, ssh-aes, ws, wss)
+//   BENCH_MIB=256                MiB per throughput transfer (default 1024, quick 128)
 //   BENCH_PARTS=throughput,rtt   only these measurements (throughput, rtt, conn, idle, slow, version)
-//   BENCH_PROFILE=<dir>          run the ws tunnel client under --cpu-prof (bench/profile-summary.js)
-//   BENCH_PROFILE_VARIANT=wss    profile the wss client instead
+//   BENCH_PROFILE=<dir>          run the tunnel clients under --cpu-prof (bench/profile-summary.js)
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { holdConnections, pingPong, sequentialConnections, slowLocalReader, slowRemoteReader, throughputDown, throughputUp, connectTo } from './lib/driver.js';
+import { holdConnections, pingPong, sequentialConnections, slowLocalReader, slowRemoteReader, throughputDown, throughputUp, connectTo, warmUp } from './lib/driver.js';
 import { CLI, cliEnv, direct, hasSocat, makeCert, nodeRelays, socatRelays, tunnelClient, tunnelPair, tunnelServer } from './lib/pairs.js';
 import { killAll, median, peakRssKiB, rssKiB, sleep } from './lib/proc.js';
 import { checkTargets, machine, printTables, summarise } from './lib/report.js';
+import { hasSsh, sshRelays } from './lib/ssh.js';
+import { printVersusSsh } from './lib/versus-ssh.js';
 import { startTarget } from './lib/target.js';
-import { hasSsh, sshPair } from './lib/ssh-pair.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
@@ -24,6 +26,7 @@ const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3)));
 const SIZES = QUICK
   ? { bytes: 128 * MiB, pings: 2000, connections: 200, idle: 200, slowSmall: 16 * MiB, slowLarge: 64 * MiB, versionRuns: 6 }
   : { bytes: 1024 * MiB, pings: 10_000, connections: 1000, idle: 1000, slowSmall: 256 * MiB, slowLarge: 1024 * MiB, versionRuns: 20 };
+if (process.env.BENCH_MIB) SIZES.bytes = Number(process.env.BENCH_MIB) * MiB;
 SIZES.slowSmallLabel = `${SIZES.slowSmall / MiB} MiB`;
 SIZES.slowLargeLabel = `${SIZES.slowLarge / MiB} MiB`;
 const SLOW_RATE = 40e6;
@@ -32,9 +35,9 @@ const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 const socat = hasSocat();
 const ssh = hasSsh();
-const ALL = ['direct', 'node', ...(socat ? ['socat'] : []), ...(ssh ? ['ssh', 'ssh-gcm'] : []), 'ws', 'wss'];
+const ALL = ['direct', 'node', ...(socat ? ['socat'] : []), ...(ssh ? ['ssh', 'ssh-aes'] : []), 'ws', 'wss'];
 const VARIANTS = process.env.BENCH_ONLY ? ALL.filter((v) => process.env.BENCH_ONLY.split(',').includes(v)) : ALL;
-const LABELS = { direct: 'direct TCP', node: '2 Node relays', socat: '2 socat', ssh: 'ssh -L', 'ssh-gcm': 'ssh -L aes-gcm', ws: 'tl-tunnel ws', wss: 'tl-tunnel wss' };
+const LABELS = { direct: 'direct TCP', node: '2 Node relays', socat: '2 socat', ssh: 'ssh -L', 'ssh-aes': 'ssh -L aes-gcm', ws: 'tl-tunnel ws', wss: 'tl-tunnel wss' };
 
 const log = (text) => process.stderr.write(`${text}\n`);
 
@@ -42,10 +45,10 @@ function startPair(variant, target, cert) {
   if (variant === 'direct') return direct(target);
   if (variant === 'node') return nodeRelays(target);
   if (variant === 'socat') return socatRelays(target);
-  // OpenSSH's default cipher (chacha20-poly1305 here), and AES-GCM, which uses the CPU's AES instructions.
-  if (variant === 'ssh') return sshPair(target);
-  if (variant === 'ssh-gcm') return sshPair(target, 'aes128-gcm@openssh.com');
-  const nodeArgs = variant === (process.env.BENCH_PROFILE_VARIANT ?? 'ws') && PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+  // OpenSSH's default cipher (chacha20-poly1305), and AES-GCM, which AES-NI makes cheap.
+  if (variant === 'ssh') return sshRelays(target);
+  if (variant === 'ssh-aes') return sshRelays(target, { cipher: 'aes128-gcm@openssh.com', name: LABELS[variant] });
+  const nodeArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, variant)}`] : [];
   return tunnelPair(target, variant === 'wss' ? cert : undefined, { nodeArgs });
 }
 
@@ -55,6 +58,7 @@ async function measurePair(variant, target, cert) {
   const out = {};
   try {
     if (PARTS.has('throughput')) {
+      await warmUp(pair, target);
       const up = await throughputUp(pair, target, SIZES.bytes);
       const down = await throughputDown(pair, target, SIZES.bytes);
       Object.assign(out, { upMBps: up.mbps, downMBps: down.mbps, cpuUp: up.cpuPerGiB, cpuDown: down.cpuPerGiB });
@@ -150,7 +154,7 @@ async function tlsResumption(target, cert) {
 async function main() {
   const started = Date.now();
   const loadBefore = machine().loadavg;
-  log(`tl-tunnel bench: ${RUNS} run(s)${QUICK ? ' (quick sizes)' : ''}; relays: ${VARIANTS.map((v) => LABELS[v]).join(', ')}${socat ? '' : ' (socat not installed)'}`);
+  log(`tl-tunnel bench: ${RUNS} run(s)${QUICK ? ' (quick sizes)' : ''}; relays: ${VARIANTS.map((v) => LABELS[v]).join(', ')}${socat ? '' : ' (socat not installed)'}${ssh ? '' : ' (ssh or sshd not installed)'}`);
   const target = await startTarget();
   const cert = makeCert();
   const runs = [];
@@ -201,12 +205,14 @@ async function main() {
   // Other work on the machine skews every figure: keep the load average from before and after.
   const info = { ...machine(), loadavgBefore: loadBefore };
   process.stdout.write(`\n${printTables(summary, checks, VARIANTS, LABELS, SIZES)}\n`);
-  if (tls) process.stdout.write(`wss TLS sessions (probe, 20 connections): ${tls.full} full handshakes, ${tls.resumed} resumed (${tls.protocol})\n`);
+  const versus = printVersusSsh(runs, VARIANTS, LABELS);
+  if (versus) process.stdout.write(`\n${versus}\n`);
+  if (tls) process.stdout.write(`wss TLS sessions (probe, 20 connections): ${tls.full} full handshakes, ${tls.resumed} resumed (${tls.protocol}, ${tls.cipher})\n`);
   process.stdout.write(`\n${info.cpu}, ${info.cores} cores, ${info.ramGiB} GiB, Node ${info.node}; ${RUNS} run(s), ${seconds} s; load average before ${info.loadavgBefore[0]}, after ${info.loadavg[0]}\n`);
   const { slowSmallLabel, slowLargeLabel, ...sizes } = SIZES;
   const results = { machine: info, config: { runs: RUNS, quick: QUICK, sizes, slowReaderRate: SLOW_RATE, variants: VARIANTS.map((v) => LABELS[v]), seconds }, medians: summary, targets: checks, tlsSessions: tls ?? null, runs };
   // Only a complete default run replaces the published figures; partial runs go beside them.
-  const file = QUICK || process.env.BENCH_ONLY || process.env.BENCH_PARTS || PROFILE_DIR ? 'results.partial.json' : 'results.json';
+  const file = QUICK || process.env.BENCH_MIB || process.env.BENCH_ONLY || process.env.BENCH_PARTS || PROFILE_DIR ? 'results.partial.json' : 'results.json';
   writeFileSync(path.join(HERE, file), `${JSON.stringify(results, null, 2)}\n`);
   log(`wrote bench/${file}`);
 }

@@ -84,6 +84,15 @@ export async function throughputDown(pair, target, bytes) {
   return { mbps: bytes / 1e6 / seconds, cpuPerGiB: cpu0 === null ? null : (cpu1 - cpu0) / (bytes / GiB) };
 }
 
+/**
+ * 32 MiB each way, unmeasured: a fresh Node process spends its first transfer compiling the hot
+ * path (a few hundred ms of CPU), which is not a cost per byte.
+ */
+export async function warmUp(pair, target) {
+  await throughputUp(pair, target, 32 * 1024 * 1024);
+  await throughputDown(pair, target, 32 * 1024 * 1024);
+}
+
 /** Mean round trip of `n` one-byte ping-pongs on one connection, µs. */
 export async function pingPong(pair, n) {
   const socket = await connectTo(pair.entryPort);

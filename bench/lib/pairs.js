@@ -90,10 +90,10 @@ export function cliEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
-/** The tl-tunnel CLI forwarding a free 127.0.0.1 port to `targetPort` through `server`. */
-export async function tunnelClient(server, targetPort, { nodeArgs = [], env = {} } = {}) {
+/** The tl-tunnel CLI (`cli`: another build's bin/tl-tunnel.js) forwarding a free 127.0.0.1 port to `targetPort` through `server`. */
+export async function tunnelClient(server, targetPort, { nodeArgs = [], env = {}, cli = CLI } = {}) {
   const extra = server.cert ? { NODE_EXTRA_CA_CERTS: server.cert.cert, ...env } : env;
-  const args = [...nodeArgs, CLI, '--no-check', '--proxy-url', server.url, 'bench', `127.0.0.1:0:${targetPort}`];
+  const args = [...nodeArgs, cli, '--no-check', '--proxy-url', server.url, 'bench', `127.0.0.1:0:${targetPort}`];
   const h = await startChild(process.execPath, args, { env: cliEnv(extra), ready: (t) => t.match(/Forwarding 127\.0\.0\.1:(\d+)/), name: 'tl-tunnel' });
   return { ...h, port: Number(h.match[1]) };
 }

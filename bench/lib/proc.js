@@ -6,13 +6,23 @@ import net from 'node:net';
 /** Clock ticks per second for /proc/<pid>/stat (USER_HZ; 100 on every Linux Node runs on). */
 const TICKS = 100;
 
-/** CPU seconds used by `pid` (user + system, plus reaped children, for socat's forks). */
-export function cpuSeconds(pid) {
+/** The fields of /proc/<pid>/stat from field 3 (state) on: field n is at index n - 3. */
+function statFields(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Field 2 (comm) may hold spaces: count fields after its closing parenthesis.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** CPU seconds used by `pid` (user + system, plus reaped children, for socat's forks). */
+export function cpuSeconds(pid) {
+  const f = statFields(pid);
   const [utime, stime, cutime, cstime] = [f[11], f[12], f[13], f[14]].map(Number);
   return (utime + stime + cutime + cstime) / TICKS;
+}
+
+/** Minor page faults of `pid` so far (fresh memory touched for the first time, among others). */
+export function minorFaults(pid) {
+  return Number(statFields(pid)[7]);
 }
 
 function statusKiB(pid, field) {

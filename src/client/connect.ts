@@ -4,8 +4,8 @@ import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import { backoffDelay, sleep } from '../backoff.js';
 import { networkError, statusError, type UpgradeContext } from './upgrade-error.js';
+import { frameMask } from './masking.js';
 import { markWarm, type Connector } from './warm/connector.js';
-import { maskingNeeded, zeroMask } from './masking.js';
 
 export interface ConnectParams {
   url: string;
@@ -83,13 +83,15 @@ function attempt(WebSocketClass: typeof WebSocket, p: ConnectParams, budgetMs: n
     let settled = false;
     let answered = false;
     const lease = p.connector?.lease(allowWarm);
+    // Warm sockets, too, may come through the agent (an HTTP CONNECT proxy): it counts either way.
+    const generateMask = frameMask(p.url, p.agent !== undefined);
     const ws = new WebSocketClass(p.url, {
-      ...(maskingNeeded(p.url, p.ctx.viaHttpProxy !== undefined) ? {} : { generateMask: zeroMask }),
       headers: p.headers,
       perMessageDeflate: false,
       skipUTF8Validation: true,
       maxPayload: p.maxPayload,
       followRedirects: false,
+      ...(generateMask ? { generateMask } : {}),
       agent: lease ? undefined : p.agent,
       // TLS names the proxy's host, never the Host header (a loopback proxy gets Host: <id>.local).
       ...(lease ? {} : { servername: serverName(p.url) }),

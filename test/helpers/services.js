@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, startCli, startServer } from './index.js';
+import { sshdConfig } from './sshd-config.js';
 
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -264,27 +265,7 @@ export async function startSshd() {
     await writeFile(path.join(dir, 'authorized_keys'), readFileSync(`${keyFile}.pub`), { mode: 0o600 });
     return onFreePort('sshd', async (port) => {
       const config = path.join(dir, `sshd_config_${port}`);
-      await writeFile(
-        config,
-        [
-          `Port ${port}`,
-          'ListenAddress 127.0.0.1',
-          `HostKey ${hostKey}`,
-          `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-          'PidFile none',
-          'PermitRootLogin prohibit-password',
-          'PubkeyAuthentication yes',
-          'PasswordAuthentication no',
-          'KbdInteractiveAuthentication no',
-          'UsePAM no',
-          // The temp dir is ours; its modes are not what StrictModes wants for a home dir.
-          'StrictModes no',
-          'X11Forwarding no',
-          'PrintMotd no',
-          'LogLevel INFO',
-          '',
-        ].join('\n'),
-      );
+      await writeFile(config, sshdConfig({ port, hostKey, authorizedKeys: path.join(dir, 'authorized_keys') }));
       const server = spawnServer(sshd, ['-D', '-e', '-f', config]);
       // Its own log line, not a probe connection: a probe's forked child could outlive a quick stop()
       // and be left unreaped.
