@@ -1,6 +1,6 @@
 // npm run bench: tl-tunnel against direct TCP, two chained Node relays, two chained socat and
 // `ssh -L` on loopback; medians and ranges of BENCH_RUNS runs (default 3), ratios against ssh -L
-// and against issue 3's targets, and bench/results.json. Quick or partial runs write
+// and against the earlier targets, and bench/results.json. Quick or partial runs write
 // bench/results.partial.json instead.
 //   BENCH_QUICK=1                small sizes, one run (for development)
 //   BENCH_ONLY=node,ws           only these relays (direct, node, socat, ssh, ssh-aes, ws, wss)
