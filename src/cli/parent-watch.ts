@@ -1,3 +1,5 @@
+import { processAlive } from '../index.js';
+
 /** How often the parent is checked: cheap, and soon enough for a port to be given back. */
 const POLL_MS = 1000;
 
@@ -15,20 +17,10 @@ export function untilParentGone(): { gone: Promise<number>; stop: () => void } {
   const gone = new Promise<number>((resolve) => {
     if (parent <= 1) return;
     timer = setInterval(() => {
-      if (process.ppid === parent && exists(parent)) return;
+      if (process.ppid === parent && processAlive(parent)) return;
       clearInterval(timer);
       resolve(parent);
     }, POLL_MS).unref();
   });
   return { gone, stop: () => clearInterval(timer) };
-}
-
-function exists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, owned by someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

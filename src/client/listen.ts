@@ -106,7 +106,7 @@ export async function bindMapping(mapping: PortMapping, onConnection: (socket: S
       throw listenError(taken.address, mapping.localPort, mapping, taken.error, listeners[0]?.address);
     }
     if (listeners.length === 0) {
-      const first = skipped.find((s) => !NO_ADDRESS.has(s.error.code ?? '')) ?? skipped[0];
+      const first = taken ?? skipped[0];
       if (first === undefined) throw new TunnelError(ErrorCodes.LISTEN, 'No loopback address could be bound');
       throw listenError(first.address, mapping.localPort, mapping, first.error);
     }
