@@ -83,4 +83,6 @@ export interface ConnectionSettings {
   maxConnections: number;
   keepaliveMs: number;
   lingerMs: number;
+  /** Largest frame accepted from the proxy. */
+  maxPayload: number;
 }

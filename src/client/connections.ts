@@ -225,6 +225,7 @@ export class ConnectionSet {
         const floodChecked = watchPingFlood(ws);
         conn.relay = new Relay(ws, socket, {
           lingerMs: this.settings.lingerMs,
+          streamFrames: { maxPayload: this.settings.maxPayload },
           ...(route.filter ? { filter: route.filter } : {}),
           onEnd: (result) => this.finish(conn, floodChecked(result), true),
         });

@@ -36,6 +36,7 @@ export async function forwardStream(options: StreamTunnelOptions): Promise<Strea
   return new Promise((resolve) => {
     const relay = new Relay(ws, options.stream, {
       lingerMs: upgrader.settings.lingerMs,
+      streamFrames: { maxPayload: upgrader.settings.maxPayload },
       onEnd: (result) => {
         clearInterval(sweeper);
         resolve({ ...result, bytesSent: result.bytesUp, bytesReceived: result.bytesDown });

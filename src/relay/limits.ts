@@ -7,3 +7,5 @@ export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
  */
 export const MAX_QUEUED_WRITES = 1024;
 export const LOW_QUEUED_WRITES = MAX_QUEUED_WRITES >>> 2;
+/** Pieces smaller than this on average are joined into one buffer before they are written. */
+export const SMALL_PIECE = 4096;

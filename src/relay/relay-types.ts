@@ -12,6 +12,11 @@ export interface RelayOptions {
   stopFlushMs?: number;
   /** Called once, after both sides are closed. */
   onEnd: (result: RelayResult) => void;
+  /**
+   * Read binary frames straight from the socket instead of ws's whole messages (a client's relay:
+   * its server's frames are unmasked), refusing frames over `maxPayload` bytes.
+   */
+  streamFrames?: { maxPayload: number };
   /** Frames the bytes of a protocol that runs inside the tunnel (the -D HTTP proxy's requests). */
   filter?: StreamFilter;
 }

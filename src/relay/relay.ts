@@ -4,7 +4,8 @@ import type WebSocket from 'ws';
 import { ErrorCodes, TunnelError } from '../errors.js';
 import { onCloseFrame } from './close-frame.js';
 import { NORMAL_CLOSES, peerCloseError, streamError, webSocketError } from './failures.js';
-import { DEFAULT_HIGH_WATER_MARK, LOW_QUEUED_WRITES, MAX_QUEUED_WRITES } from './limits.js';
+import { streamBinaryFrames } from './frame-stream.js';
+import { DEFAULT_HIGH_WATER_MARK, LOW_QUEUED_WRITES, MAX_QUEUED_WRITES, SMALL_PIECE } from './limits.js';
 import { Liveness } from './liveness.js';
 import type { RelayOptions, RelayResult, StreamFilter } from './relay-types.js';
 
@@ -57,8 +58,10 @@ export class Relay {
   private unsent = 0;
   /** Writes to the stream that have not completed yet. */
   private queued = 0;
-  /** Frames received in this tick, not yet written to the stream. */
+  /** Payload received in this turn of the event loop, not yet written to the stream. */
   private arrived: Buffer[] = [];
+  private arrivedBytes = 0;
+  private flushPending = false;
   /** The linger ran out while our frames were still queued: end once they are written. */
   private endWhenFlushed = false;
 
@@ -75,6 +78,7 @@ export class Relay {
     this.onEnd = options.onEnd;
     this.filter = options.filter;
 
+    if (options.streamFrames) streamBinaryFrames(ws, options.streamFrames.maxPayload, { data: this.onData, error: this.onFrameError });
     ws.on('message', this.onMessage);
     ws.on('pong', this.onAlive);
     ws.on('ping', this.onAlive);
@@ -211,6 +215,12 @@ export class Relay {
       this.fail(new TunnelError(ErrorCodes.PROTOCOL, 'The peer sent a text frame; the tunnel carries binary frames only'), 1003);
       return;
     }
+    this.onData(data);
+  };
+
+  /** Payload from the peer: a whole message, or a piece of a frame (see streamBinaryFrames). */
+  private readonly onData = (data: Buffer): void => {
+    this.liveness.active = true;
     if (this.peerClosed) return;
     if (this.stopping) {
       // Bytes the peer sent before it saw our stop were in flight: dropping them is a cut.
@@ -219,28 +229,56 @@ export class Relay {
     }
     if (this.streamClosed) return;
     this.bytesDown += data.length;
-    // Frames parsed from one read are written as one chunk: a write costs memory of its own (a
-    // flood of 1-byte frames would cost hundreds of bytes per byte), and ws parses what it has
-    // already read even while paused.
+    // What arrives in one turn of the event loop (all the reads libuv made) is written at once: a
+    // write costs a system call and memory of its own (a flood of 1-byte frames would cost
+    // hundreds of bytes per byte), and ws parses what it has already read even while paused.
     this.arrived.push(data);
-    if (this.arrived.length === 1) queueMicrotask(this.flushArrived);
+    this.arrivedBytes += data.length;
+    if (this.arrivedBytes >= this.hwm || this.arrived.length >= MAX_QUEUED_WRITES) this.flushArrived();
+    else if (!this.flushPending) {
+      this.flushPending = true;
+      setImmediate(this.onTurnEnd);
+    }
+  };
+
+  private readonly onTurnEnd = (): void => {
+    this.flushPending = false;
+    this.flushArrived();
+  };
+
+  private readonly onFrameError = (err: Error & { code: string }, closeCode: number): void => {
+    this.onWsError(err);
+    if (this.error !== undefined) this.fail(this.error, closeCode);
   };
 
   private readonly flushArrived = (): void => {
-    if (this.arrived.length === 0) return;
-    const arrived = this.arrived.length === 1 ? (this.arrived[0] as Buffer) : Buffer.concat(this.arrived);
+    const arrived = this.arrived;
+    if (arrived.length === 0) return;
+    const bytes = this.arrivedBytes;
     this.arrived = [];
+    this.arrivedBytes = 0;
     if (this.streamClosed || this.stream.destroyed) return;
-    const chunk = this.filtered(this.filter?.down, arrived);
-    if (chunk === undefined || chunk.length === 0) return;
-    this.queued += 1;
-    this.stream.write(chunk, this.onWritten);
+    if (arrived.length === 1 || bytes < SMALL_PIECE * arrived.length) {
+      this.writeDown(arrived.length === 1 ? (arrived[0] as Buffer) : Buffer.concat(arrived, bytes));
+    } else {
+      // Large pieces go out as they are, in one writev: no copy.
+      this.stream.cork();
+      for (const piece of arrived) this.writeDown(piece);
+      this.stream.uncork();
+    }
     if (this.streamEnded) this.armLinger();
     if (!this.downPaused && (this.stream.writableLength >= this.hwm || this.queued >= MAX_QUEUED_WRITES)) {
       this.downPaused = true;
       this.ws.pause();
     }
   };
+
+  private writeDown(piece: Buffer): void {
+    const chunk = this.filtered(this.filter?.down, piece);
+    if (chunk === undefined || chunk.length === 0 || this.stream.destroyed) return;
+    this.queued += 1;
+    this.stream.write(chunk, this.onWritten);
+  }
 
   // Resumes on completed writes rather than 'drain': writes below the byte mark never ask for a
   // 'drain', so a pause for their count would never end.

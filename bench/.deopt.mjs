@@ -1,0 +1,13 @@
+import { throughputDown, warmUp } from './lib/driver.js';
+import { makeCert, tunnelClient, tunnelServer } from './lib/pairs.js';
+import { startTarget } from './lib/target.js';
+const target = await startTarget();
+const cert = makeCert();
+const server = await tunnelServer(cert);
+const c = await tunnelClient(server, target.port, { nodeArgs: ['--trace-opt', '--trace-deopt'] });
+const p = { name: 'x', entryPort: c.port, clientPid: c.pid };
+await warmUp(p, target);
+let out = ''; c.child.stdout.on('data', (d) => (out += d)); c.child.stderr.on('data', (d) => (out += d));
+for (let i = 0; i < 3; i++) console.error(JSON.stringify(await throughputDown(p, target, 256 * 1048576)));
+console.log(out.split('\n').filter((l) => /deoptimiz|completed optimizing/.test(l)).join('\n'));await c.stop(); await server.stop(); await target.close(); cert.cleanup();
+process.exit(0);

@@ -1,0 +1,12 @@
+import { spawn } from 'node:child_process';
+import { throughputDown, throughputUp, warmUp } from './lib/driver.js';
+import { startTarget } from './lib/target.js';
+import { sshRelays } from './lib/ssh.js';
+const target = await startTarget();
+const p = await sshRelays(target);
+await warmUp(p, target);
+const perf = spawn('perf', ['record', '-g', '-F', '2000', '-o', process.env.PERF, '-p', String(p.clientPid)], { stdio: 'inherit' }); await new Promise(r => setTimeout(r, 500));
+for (let i = 0; i < 2; i++) console.log(JSON.stringify(await throughputDown(p, target, 512 * 1048576)));
+perf.kill('SIGINT'); await new Promise(r => perf.on('exit', r));
+await p.stop(); await target.close();
+process.exit(0);

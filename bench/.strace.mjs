@@ -1,0 +1,16 @@
+import { spawn } from 'node:child_process';
+import { throughputDown, throughputUp, warmUp } from './lib/driver.js';
+import { makeCert, tunnelClient, tunnelServer } from './lib/pairs.js';
+import { startTarget } from './lib/target.js';
+import { sshRelays } from './lib/ssh.js';
+const target = await startTarget();
+const cert = makeCert();
+const server = await tunnelServer(cert);
+const p = process.env.SSH ? await sshRelays(target) : await (async () => { const c = await tunnelClient(server, target.port, { cli: process.env.CLI }); return { name: 'x', entryPort: c.port, clientPid: c.pid, stop: c.stop }; })();
+await warmUp(p, target);
+const st = spawn('strace', ['-c', '-f', '-p', String(p.clientPid), '-o', process.env.OUT], { stdio: 'inherit' });
+await new Promise((r) => setTimeout(r, 500));
+await (process.env.DIR === 'up' ? throughputUp : throughputDown)(p, target, 128 * 1048576);
+st.kill('SIGINT'); await new Promise((r) => st.on('exit', r));
+await p.stop(); await server.stop(); await target.close(); cert.cleanup();
+process.exit(0);
