@@ -5,13 +5,14 @@ import { ErrorCodes, TunnelError } from '../errors.js';
 import { onCloseFrame } from './close-frame.js';
 import { NORMAL_CLOSES, peerCloseError, streamError, webSocketError } from './failures.js';
 import { streamBinaryFrames } from './frame-stream.js';
-import { DEFAULT_HIGH_WATER_MARK, LOW_QUEUED_WRITES, MAX_QUEUED_WRITES, SMALL_PIECE } from './limits.js';
+import { Downstream } from './downstream.js';
+import { DEFAULT_HIGH_WATER_MARK } from './limits.js';
 import { Liveness } from './liveness.js';
+import { Upstream } from './upstream.js';
 import type { RelayOptions, RelayResult, StreamFilter } from './relay-types.js';
 
 export type { RelayOptions, RelayResult, StreamFilter } from './relay-types.js';
 
-const SEND_OPTIONS = { binary: true } as const;
 // WebSocket.readyState values (RFC 6455 / WHATWG); spelled out so this module does not load ws.
 const CONNECTING = 0;
 const OPEN = 1;
@@ -27,14 +28,10 @@ export class Relay {
   readonly liveness = new Liveness();
   readonly startedAt = Date.now();
 
-  private readonly hwm: number;
-  private readonly lowWater: number;
   private readonly lingerMs: number;
   private readonly closeGraceMs: number;
   private readonly onEnd: (result: RelayResult) => void;
   private readonly filter: StreamFilter | undefined;
-  private upPaused = false;
-  private downPaused = false;
   private streamEnded = false;
   private wsClosed = false;
   private streamClosed = false;
@@ -54,14 +51,10 @@ export class Relay {
   private stopping = false;
   /** What stopped the tunnel, for the messages ("stop", "server stop"). */
   private stopReason = 'stop';
-  /** Frames handed to ws whose write has not completed yet. */
-  private unsent = 0;
-  /** Writes to the stream that have not completed yet. */
-  private queued = 0;
-  /** Payload received in this turn of the event loop, not yet written to the stream. */
-  private arrived: Buffer[] = [];
-  private arrivedBytes = 0;
-  private flushPending = false;
+  /** Sends the stream's bytes to the peer. */
+  private readonly up: Upstream;
+  /** Writes the peer's payload to the stream. */
+  private readonly down: Downstream;
   /** The linger ran out while our frames were still queued: end once they are written. */
   private endWhenFlushed = false;
 
@@ -70,13 +63,24 @@ export class Relay {
     readonly stream: Duplex,
     options: RelayOptions,
   ) {
-    this.hwm = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-    this.lowWater = this.hwm >>> 2;
+    const hwm = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
     this.lingerMs = options.lingerMs ?? 2000;
     this.closeGraceMs = options.closeGraceMs ?? 2000;
     this.stopFlushMs = options.stopFlushMs ?? 400;
     this.onEnd = options.onEnd;
     this.filter = options.filter;
+    this.up = new Upstream(ws, stream, hwm, { sent: this.onSent, mayResume: () => !this.streamEnded });
+    this.down = new Downstream(stream, hwm, {
+      pause: () => ws.pause(),
+      resume: this.onDownResumed,
+      flushed: () => {
+        if (this.streamEnded) this.armLinger();
+      },
+      written: () => {
+        if (this.stopping && !this.peerClosed && stream.writableLength === 0) this.destroyStream(true);
+      },
+      filter: (piece) => this.filtered(this.filter?.down, piece),
+    });
 
     if (options.streamFrames) streamBinaryFrames(ws, options.streamFrames.maxPayload, { data: this.onData, error: this.onFrameError });
     ws.on('message', this.onMessage);
@@ -110,7 +114,7 @@ export class Relay {
     this.stopping = true;
     this.stream.pause();
     const busy = this.busy();
-    this.flushArrived();
+    this.down.flush();
     this.closeWs(code, reason, false, Math.min(this.closeGraceMs, this.stopFlushMs + 200));
     // A normal end already under way (the peer's 1000 came) may finish its flush within the bound.
     const ending = this.peerClosed && this.error === undefined;
@@ -139,8 +143,8 @@ export class Relay {
   /** Bytes still queued in either direction: a stop now would cut them. */
   private busy(): boolean {
     // Paused for a slow reader on either side means bytes are waiting behind it.
-    if (this.upPaused || this.downPaused) return true;
-    return this.unsent + this.queued + this.arrived.length + this.ws.bufferedAmount + this.stream.writableLength > 0;
+    if (this.up.paused || this.down.paused) return true;
+    return this.up.unsent + this.down.pending + this.ws.bufferedAmount + this.stream.writableLength > 0;
   }
 
   /** The local side has ended; the tunnel only delivers what the peer still sends (the linger). */
@@ -165,7 +169,7 @@ export class Relay {
    */
   keepaliveTick(): boolean {
     if (this.finished || this.wsClosed) return false;
-    const dead = this.liveness.tick(this.downPaused, this.unsent > 0);
+    const dead = this.liveness.tick(this.down.paused, this.up.unsent > 0);
     if (dead !== undefined) {
       this.fail(new TunnelError(ErrorCodes.KEEPALIVE, `The tunnel stopped answering (${dead})`), 1001);
       this.ws.terminate();
@@ -174,7 +178,7 @@ export class Relay {
     if (this.ws.readyState === OPEN) {
       // Ping every interval, busy or idle, so idle-timeout middleboxes see traffic both ways.
       this.ws.ping();
-      if (this.downPaused) this.ws.pong();
+      if (this.down.paused) this.ws.pong();
     }
     return true;
   }
@@ -188,25 +192,14 @@ export class Relay {
     const chunk = this.filtered(this.filter?.up, data);
     if (chunk === undefined || chunk.length === 0) return;
     this.bytesUp += chunk.length;
-    this.unsent += 1;
-    this.ws.send(chunk, SEND_OPTIONS, this.onSent);
-    if (!this.upPaused && (this.ws.bufferedAmount >= this.hwm || this.unsent >= MAX_QUEUED_WRITES)) {
-      this.upPaused = true;
-      this.stream.pause();
-    }
+    this.up.send(chunk);
   };
 
   // A completed write means the peer's TCP stack is taking our data: that counts as liveness,
   // so a ping queued behind megabytes of upload never looks like a dead peer.
-  private readonly onSent = (err?: Error | null): void => {
-    this.unsent -= 1;
-    if (err) return;
+  private readonly onSent = (): void => {
     this.liveness.active = true;
-    if (this.upPaused && this.ws.bufferedAmount <= this.lowWater && this.unsent <= LOW_QUEUED_WRITES) {
-      this.upPaused = false;
-      if (!this.streamEnded) this.stream.resume();
-    }
-    if (this.endWhenFlushed && this.unsent === 0) this.endGracefully();
+    if (this.endWhenFlushed && this.up.unsent === 0) this.endGracefully();
   };
 
   private readonly onMessage = (data: Buffer, isBinary: boolean): void => {
@@ -229,21 +222,7 @@ export class Relay {
     }
     if (this.streamClosed) return;
     this.bytesDown += data.length;
-    // What arrives in one turn of the event loop (all the reads libuv made) is written at once: a
-    // write costs a system call and memory of its own (a flood of 1-byte frames would cost
-    // hundreds of bytes per byte), and ws parses what it has already read even while paused.
-    this.arrived.push(data);
-    this.arrivedBytes += data.length;
-    if (this.arrivedBytes >= this.hwm || this.arrived.length >= MAX_QUEUED_WRITES) this.flushArrived();
-    else if (!this.flushPending) {
-      this.flushPending = true;
-      setImmediate(this.onTurnEnd);
-    }
-  };
-
-  private readonly onTurnEnd = (): void => {
-    this.flushPending = false;
-    this.flushArrived();
+    this.down.push(data);
   };
 
   private readonly onFrameError = (err: Error & { code: string }, closeCode: number): void => {
@@ -251,42 +230,7 @@ export class Relay {
     if (this.error !== undefined) this.fail(this.error, closeCode);
   };
 
-  private readonly flushArrived = (): void => {
-    const arrived = this.arrived;
-    if (arrived.length === 0) return;
-    const bytes = this.arrivedBytes;
-    this.arrived = [];
-    this.arrivedBytes = 0;
-    if (this.streamClosed || this.stream.destroyed) return;
-    if (arrived.length === 1 || bytes < SMALL_PIECE * arrived.length) {
-      this.writeDown(arrived.length === 1 ? (arrived[0] as Buffer) : Buffer.concat(arrived, bytes));
-    } else {
-      // Large pieces go out as they are, in one writev: no copy.
-      this.stream.cork();
-      for (const piece of arrived) this.writeDown(piece);
-      this.stream.uncork();
-    }
-    if (this.streamEnded) this.armLinger();
-    if (!this.downPaused && (this.stream.writableLength >= this.hwm || this.queued >= MAX_QUEUED_WRITES)) {
-      this.downPaused = true;
-      this.ws.pause();
-    }
-  };
-
-  private writeDown(piece: Buffer): void {
-    const chunk = this.filtered(this.filter?.down, piece);
-    if (chunk === undefined || chunk.length === 0 || this.stream.destroyed) return;
-    this.queued += 1;
-    this.stream.write(chunk, this.onWritten);
-  }
-
-  // Resumes on completed writes rather than 'drain': writes below the byte mark never ask for a
-  // 'drain', so a pause for their count would never end.
-  private readonly onWritten = (): void => {
-    this.queued -= 1;
-    if (this.stopping && !this.peerClosed && this.stream.writableLength === 0) this.destroyStream(true);
-    if (!this.downPaused || this.stream.writableLength > this.lowWater || this.queued > LOW_QUEUED_WRITES) return;
-    this.downPaused = false;
+  private readonly onDownResumed = (): void => {
     if (this.wsClosed || this.peerClosed || this.stopping) return;
     this.ws.resume();
     if (this.streamEnded) this.armLinger();
@@ -309,9 +253,9 @@ export class Relay {
   private readonly onLingerEnd = (): void => {
     // Paused for a slow local reader, we are not reading what the peer sent: not idle. The
     // drain that resumes reading starts the linger again.
-    if (this.wsClosed || this.peerClosed || this.stopping || this.downPaused) return;
+    if (this.wsClosed || this.peerClosed || this.stopping || this.down.paused) return;
     // A close frame queued now would start ws's close timer while our data is still in flight.
-    if (this.unsent > 0) this.endWhenFlushed = true;
+    if (this.up.unsent > 0) this.endWhenFlushed = true;
     else this.endGracefully();
   };
 
@@ -368,7 +312,7 @@ export class Relay {
     this.peerClosed = true;
     this.closeCode = code;
     clearTimeout(this.lingerTimer);
-    this.downPaused = false;
+    this.down.paused = false;
     // The answer to a close we sent (an end, a stop, a failure) says nothing new about the stream.
     const normal = NORMAL_CLOSES.has(code) || this.stopping || (this.closeSent && code === 1001);
     if (this.error === undefined && !normal) {
@@ -381,7 +325,7 @@ export class Relay {
     } else {
       if (this.reason === 'closed') this.reason = code === 1005 ? 'closed by peer' : `closed by peer (${code})`;
       // Flush what is queued, then FIN; data the local side still sends has nowhere to go.
-      this.flushArrived();
+      this.down.flush();
       this.stream.end();
       this.stream.resume();
       this.stream.once('finish', () => this.destroyStream(false));
