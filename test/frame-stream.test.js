@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import WebSocket, { WebSocketServer } from 'ws';
 import { openTunnel } from '../dist/index.js';
 import { streamBinaryFrames } from '../dist/relay/frame-stream.js';
-import { CANARY_KEY, listen } from './helpers/index.js';
+import { CANARY_KEY, eventually, listen, randomBytes as randomBytesOf } from './helpers/index.js';
 import { frame, startHostile, switching } from './helpers/hostile.js';
 import http from 'node:http';
 
@@ -223,6 +223,25 @@ test('malformed frames end the tunnel with a protocol error and the right close 
       assert.equal(closes[0]?.payload.readUInt16BE(0), c.close, `${c.what}: close code sent to the proxy`);
     }
   } finally {
+    await t.close();
+  }
+});
+
+test('a large frame whose sender stalls halfway: what came is passed on, not held until the frame ends', { timeout: 20_000 }, async () => {
+  const t = await tunnelTo((req, s) => {
+    s.write(switching(req));
+    // Half of a 1.2 MB frame, then nothing more.
+    s.write(frame(2, randomBytesOf(600_000), 1_200_000));
+  });
+  const socket = net.connect(t.port, '127.0.0.1');
+  socket.on('error', () => {});
+  let got = 0;
+  socket.on('data', (d) => (got += d.length));
+  try {
+    // The relay holds at most its 256 KiB mark of an unfinished frame.
+    await eventually(() => got >= 600_000 - 256 * 1024, { what: `most of the half frame (got ${got})`, timeoutMs: 10_000 });
+  } finally {
+    socket.destroy();
     await t.close();
   }
 });

@@ -44,11 +44,16 @@ export class Downstream {
     return this.queued + this.arrived.length;
   }
 
-  push(piece: Buffer): void {
+  /**
+   * `frameEnd`: the piece ends a frame. The rest of a frame is on its way, so a piece that does
+   * not end one waits for it (up to `hwm` bytes): written at once, a frame split across reads
+   * would cost several small writes instead of one, whenever the client keeps up with its peer.
+   */
+  push(piece: Buffer, frameEnd: boolean): void {
     this.arrived.push(piece);
     this.arrivedBytes += piece.length;
     if (this.arrivedBytes >= this.hwm || this.arrived.length >= MAX_QUEUED_WRITES) this.flush();
-    else if (!this.flushPending) {
+    else if (frameEnd && !this.flushPending) {
       this.flushPending = true;
       setImmediate(this.onTurnEnd);
     }

@@ -3,8 +3,8 @@ import type WebSocket from 'ws';
 
 /** What the frame stream hands on: payload pieces in order, or the peer's protocol violation. */
 export interface FrameStreamHooks {
-  /** A piece of a binary message's payload, a view into the socket's read (not a copy). */
-  data(piece: Buffer): void;
+  /** A piece of a binary frame's payload, a view into the socket's read (not a copy); `frameEnd`: its last. */
+  data(piece: Buffer, frameEnd: boolean): void;
   /** The peer broke the protocol in a way only this reader can see; nothing more is read. */
   error(err: Error & { code: string }, closeCode: number): void;
 }
@@ -83,7 +83,7 @@ class FrameReader {
       if (this.left > 0) {
         const n = Math.min(this.left, chunk.length - offset);
         this.left -= n;
-        this.hooks.data(chunk.subarray(offset, offset + n));
+        this.hooks.data(chunk.subarray(offset, offset + n), this.left === 0);
         offset += n;
       } else if (this.control !== undefined) {
         offset = this.gatherControl(chunk, offset);

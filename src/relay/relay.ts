@@ -208,11 +208,11 @@ export class Relay {
       this.fail(new TunnelError(ErrorCodes.PROTOCOL, 'The peer sent a text frame; the tunnel carries binary frames only'), 1003);
       return;
     }
-    this.onData(data);
+    this.onData(data, true);
   };
 
   /** Payload from the peer: a whole message, or a piece of a frame (see streamBinaryFrames). */
-  private readonly onData = (data: Buffer): void => {
+  private readonly onData = (data: Buffer, frameEnd: boolean): void => {
     this.liveness.active = true;
     if (this.peerClosed) return;
     if (this.stopping) {
@@ -222,7 +222,7 @@ export class Relay {
     }
     if (this.streamClosed) return;
     this.bytesDown += data.length;
-    this.down.push(data);
+    this.down.push(data, frameEnd);
   };
 
   private readonly onFrameError = (err: Error & { code: string }, closeCode: number): void => {
