@@ -198,32 +198,34 @@ const MALFORMED = [
 ];
 
 test('malformed frames end the tunnel with a protocol error and the right close code, even when they come a byte at a time', { timeout: 30_000 }, async () => {
-  let current;
-  const fromClient = [];
-  const t = await tunnelTo(async (req, s) => {
-    const mine = [];
-    fromClient.push(mine);
-    s.on('data', (d) => mine.push(d));
+  const fromClient = MALFORMED.map(() => []);
+  // One remote port per case, all at once.
+  const behaviours = Object.fromEntries(MALFORMED.map((c, i) => [60 + i, async (req, s) => {
+    s.on('data', (d) => fromClient[i].push(d));
     s.write(switching(req));
     // Data first, so the reader is mid-stream when the bad frame comes.
     s.write(frame(2, Buffer.from('data first')));
-    await writeInPieces(s, Buffer.concat(current.bytes), [1]);
-  }, { maxPayload: MiB });
+    await writeInPieces(s, Buffer.concat(c.bytes), [1]);
+  }]));
+  const hostile = await startHostile(behaviours);
+  const ports = MALFORMED.map((_, i) => `:${60 + i}`);
+  const handle = await openTunnel({ sandbox: 'sbx-1', ports, credentials: { apiKey: CANARY_KEY }, proxyUrl: hostile.url, check: false, keepaliveMs: 0, maxPayload: MiB });
+  const closes = [];
+  handle.on('close', (e) => closes.push(e));
   try {
-    for (const c of MALFORMED) {
-      current = c;
-      const before = t.closes.length;
-      const got = await collect(t.port);
-      while (t.closes.length === before) await new Promise((r) => setTimeout(r, 10));
-      const e = t.closes.at(-1);
+    const got = await Promise.all(MALFORMED.map((_, i) => collect(handle.addresses.find((a) => a.remotePort === 60 + i && a.family === 'IPv4').port)));
+    await eventually(() => closes.length === MALFORMED.length, { what: 'a close per case', timeoutMs: 20_000 });
+    MALFORMED.forEach((c, i) => {
+      const e = closes.find((x) => x.remotePort === 60 + i);
       assert.equal(e.error?.code, 'TL_ERR_PROTOCOL', `${c.what}: ${e.reason}`);
       assert.match(e.error.message, c.line, c.what);
-      assert.equal(got.ended, false, `${c.what}: a cut tunnel must not look like a clean end`);
-      const closes = clientFrames(Buffer.concat(fromClient.at(-1))).filter((f) => f.opcode === 8);
-      assert.equal(closes[0]?.payload.readUInt16BE(0), c.close, `${c.what}: close code sent to the proxy`);
-    }
+      assert.equal(got[i].ended, false, `${c.what}: a cut tunnel must not look like a clean end`);
+      const sent = clientFrames(Buffer.concat(fromClient[i])).filter((f) => f.opcode === 8);
+      assert.equal(sent[0]?.payload.readUInt16BE(0), c.close, `${c.what}: close code sent to the proxy`);
+    });
   } finally {
-    await t.close();
+    await handle.close();
+    await hostile.close();
   }
 });
 

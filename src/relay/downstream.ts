@@ -39,9 +39,9 @@ export class Downstream {
     this.lowWater = hwm >>> 2;
   }
 
-  /** Bytes received and not yet written, or writes not yet completed. */
-  get pending(): number {
-    return this.queued + this.arrived.length;
+  /** Bytes wait here: received and not yet written, written and not yet taken, or paused. */
+  get busy(): boolean {
+    return this.paused || this.queued + this.arrived.length > 0;
   }
 
   /**

@@ -142,9 +142,7 @@ export class Relay {
 
   /** Bytes still queued in either direction: a stop now would cut them. */
   private busy(): boolean {
-    // Paused for a slow reader on either side means bytes are waiting behind it.
-    if (this.up.paused || this.down.paused) return true;
-    return this.up.unsent + this.down.pending + this.ws.bufferedAmount + this.stream.writableLength > 0;
+    return this.up.busy || this.down.busy || this.ws.bufferedAmount + this.stream.writableLength > 0;
   }
 
   /** The local side has ended; the tunnel only delivers what the peer still sends (the linger). */

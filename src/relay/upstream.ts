@@ -32,6 +32,11 @@ export class Upstream {
     this.lowWater = hwm >>> 2;
   }
 
+  /** Frames wait here: handed to ws and not yet written, or the stream paused behind them. */
+  get busy(): boolean {
+    return this.paused || this.unsent > 0;
+  }
+
   send(chunk: Buffer): void {
     this.unsent += 1;
     this.ws.send(chunk, SEND_OPTIONS, this.onSent);
