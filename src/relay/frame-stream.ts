@@ -34,7 +34,7 @@ interface ReceiverInternals extends Writable {
  *
  * Why: ws gathers a whole message before it emits it, so every 64 KiB frame was copied out of the
  * 16 KiB pieces Node's TLS socket delivers into a fresh buffer, and written to the local socket on
- * its own. Streamed, no byte is copied, and the relay can write a whole read's worth at once; the
+ * its own. Streamed, no byte is copied, and the relay writes what a turn of the event loop brought at once; the
  * client's download costs about a fifth less CPU (docs/benchmarks.md).
  *
  * Why a ws internal: ws has no streaming receiver. Its Receiver (`ws._receiver`, ws 8) takes every
@@ -51,7 +51,7 @@ export function streamBinaryFrames(ws: WebSocket, maxPayload: number, hooks: Fra
   return true;
 }
 
-/** The length of an unmasked header whose second byte is `b1`. */
+/** The length of an unmasked header whose second byte is `b1`: 2, plus the extended length it announces. */
 function length7Bytes(b1: number): number {
   const length7 = b1 & 0x7f;
   return length7 === 126 ? 4 : length7 === 127 ? 10 : 2;
@@ -91,16 +91,11 @@ class FrameReader {
         this.header[this.headerLength++] = chunk[offset++] as number;
         // Judged on its first two bytes, as ws does: a bad frame must not wait for more bytes.
         if (this.headerLength === 2) offset = this.onFirstBytes(chunk, offset);
-        if (this.mode === 'frames' && this.headerLength >= 2 && this.headerLength >= this.headerNeeds()) offset = this.onHeader(chunk, offset);
+        if (this.mode === 'frames' && this.headerLength >= 2 && this.headerLength >= length7Bytes(this.header[1] as number)) offset = this.onHeader(chunk, offset);
       }
     }
     return true;
   };
-
-  /** Header bytes needed: 2, plus the extended length the second byte announces. */
-  private headerNeeds(): number {
-    return length7Bytes(this.header[1] as number);
-  }
 
   /**
    * The first two bytes say what the frame is. Reserved bits, a mask (a server must not mask),
