@@ -1,7 +1,8 @@
 // node bench/ab.js <rev-a> <rev-b> [...]: the bulk-transfer cost of the tunnel CLI as built from
 // each git revision, interleaved (A B, then B A, ...) against one reference server on loopback,
 // so a lever is judged against its own "before" under the same machine load. Per revision and
-// direction: median [min-max] of MB/s, client CPU s/GiB and the client's minor page faults per MiB.
+// direction: median [min-max] of MB/s, client CPU s/GiB and the client's minor page faults per MiB,
+// and per revision the mean round trip of 1-byte ping-pongs (AB_PINGS of them, default 5000).
 //   AB_VARIANT=wss   ws or wss (default wss)      AB_ROUNDS=5    rounds (default 5)
 //   AB_MIB=256       MiB per transfer             WORKTREE       (a revision's name) the working tree as built
 //   AB_WARMUP=0      measure a fresh client's first transfers (default: 32 MiB each way first)
@@ -11,7 +12,7 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { throughputDown, throughputUp, warmUp } from './lib/driver.js';
+import { pingPong, throughputDown, throughputUp, warmUp } from './lib/driver.js';
 import { makeCert, tunnelClient, tunnelServer } from './lib/pairs.js';
 import { killAll, median, minorFaults } from './lib/proc.js';
 import { startTarget } from './lib/target.js';
@@ -21,6 +22,7 @@ const VARIANT = process.env.AB_VARIANT ?? 'wss';
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 5);
 const BYTES = Number(process.env.AB_MIB ?? 256) * 1024 * 1024;
 const WARM = process.env.AB_WARMUP !== '0';
+const PINGS = Number(process.env.AB_PINGS ?? 5000);
 const CLIENT_ENV = Object.fromEntries((process.env.AB_CLIENT_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 /** `rev` checked out and compiled in a temp dir (node_modules shared with this tree); WORKTREE is this tree. */
@@ -55,6 +57,10 @@ async function main() {
           const pair = { name: revs[i], entryPort: client.port, clientPid: client.pid };
           try {
             if (WARM) await warmUp(pair, target);
+            if (PINGS > 0) {
+              if (!results.has(`${revs[i]} rtt`)) results.set(`${revs[i]} rtt`, { rtt: [] });
+              results.get(`${revs[i]} rtt`).rtt.push(await pingPong(pair, PINGS));
+            }
             for (const [dir, run] of [['up', throughputUp], ['down', throughputDown]]) {
               const faults0 = minorFaults(client.pid);
               const r = await run(pair, target, BYTES);
@@ -79,7 +85,10 @@ async function main() {
     rmSync(dir, { recursive: true, force: true });
   }
   process.stdout.write(`tl-tunnel ${VARIANT}, ${ROUNDS} interleaved rounds of ${BYTES / 1024 / 1024} MiB each way${WARM ? '' : ', fresh clients (no warm-up)'}: median [min-max]\n`);
-  for (const [key, r] of results) process.stdout.write(`${key.padEnd(24)} ${fmt(r.mbps, 0).padStart(16)} MB/s ${fmt(r.cpu, 2).padStart(18)} CPU s/GiB ${fmt(r.faults, 0).padStart(14)} faults/MiB\n`);
+  for (const [key, r] of results) {
+    if (r.rtt) process.stdout.write(`${key.padEnd(24)} ${fmt(r.rtt, 1).padStart(16)} µs ping-pong round trip\n`);
+    else process.stdout.write(`${key.padEnd(24)} ${fmt(r.mbps, 0).padStart(16)} MB/s ${fmt(r.cpu, 2).padStart(18)} CPU s/GiB ${fmt(r.faults, 0).padStart(14)} faults/MiB\n`);
+  }
 }
 
 main().catch((err) => {

@@ -16,10 +16,12 @@ export interface DownstreamHooks {
 }
 
 /**
- * Writes the peer's payload to the stream. What arrives in one turn of the event loop (all the
- * reads libuv made in it) is written at once: a write costs a system call and memory of its own (a
- * flood of 1-byte frames would cost hundreds of bytes per byte), and the peer's reads are parsed
- * even while paused. Pauses the peer while the stream holds `hwm` bytes or too many writes.
+ * Writes the peer's payload to the stream, pausing the peer while the stream holds `hwm` bytes or
+ * too many writes. What arrives together is written at once: a write costs a system call and memory
+ * of its own (a flood of 1-byte frames would cost hundreds of bytes per byte), and the peer's reads
+ * are parsed even while paused. `turns`: pieces of frames come in 16 KiB reads, so wait for the end
+ * of the event loop's turn (all the reads libuv made in it); whole messages are already one write
+ * each, so a message and those parsed with it go out before the next read (no wait to pay for).
  */
 export class Downstream {
   /** Paused for a slow reader of the stream. */
@@ -34,6 +36,7 @@ export class Downstream {
   constructor(
     private readonly stream: Duplex,
     private readonly hwm: number,
+    private readonly turns: boolean,
     private readonly hooks: DownstreamHooks,
   ) {
     this.lowWater = hwm >>> 2;
@@ -55,11 +58,12 @@ export class Downstream {
     if (this.arrivedBytes >= this.hwm || this.arrived.length >= MAX_QUEUED_WRITES) this.flush();
     else if (frameEnd && !this.flushPending) {
       this.flushPending = true;
-      setImmediate(this.onTurnEnd);
+      if (this.turns) setImmediate(this.onBatchEnd);
+      else queueMicrotask(this.onBatchEnd);
     }
   }
 
-  private readonly onTurnEnd = (): void => {
+  private readonly onBatchEnd = (): void => {
     this.flushPending = false;
     this.flush();
   };

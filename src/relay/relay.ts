@@ -70,7 +70,8 @@ export class Relay {
     this.onEnd = options.onEnd;
     this.filter = options.filter;
     this.up = new Upstream(ws, stream, hwm, { sent: this.onSent, mayResume: () => !this.streamEnded });
-    this.down = new Downstream(stream, hwm, {
+    const streaming = options.streamFrames !== undefined && streamBinaryFrames(ws, options.streamFrames.maxPayload, { data: this.onData, error: this.onFrameError });
+    this.down = new Downstream(stream, hwm, streaming, {
       pause: () => ws.pause(),
       resume: this.onDownResumed,
       flushed: () => {
@@ -81,8 +82,6 @@ export class Relay {
       },
       filter: (piece) => this.filtered(this.filter?.down, piece),
     });
-
-    if (options.streamFrames) streamBinaryFrames(ws, options.streamFrames.maxPayload, { data: this.onData, error: this.onFrameError });
     ws.on('message', this.onMessage);
     ws.on('pong', this.onAlive);
     ws.on('ping', this.onAlive);
