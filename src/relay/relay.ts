@@ -200,7 +200,6 @@ export class Relay {
   };
 
   private readonly onMessage = (data: Buffer, isBinary: boolean): void => {
-    this.liveness.active = true;
     if (!isBinary) {
       this.fail(new TunnelError(ErrorCodes.PROTOCOL, 'The peer sent a text frame; the tunnel carries binary frames only'), 1003);
       return;
@@ -223,8 +222,7 @@ export class Relay {
   };
 
   private readonly onFrameError = (err: Error & { code: string }, closeCode: number): void => {
-    this.onWsError(err);
-    if (this.error !== undefined) this.fail(this.error, closeCode);
+    this.fail(webSocketError(err), closeCode);
   };
 
   private readonly onDownResumed = (): void => {
