@@ -1,5 +1,12 @@
 import type { Duplex } from 'node:stream';
-import { LOW_QUEUED_WRITES, MAX_QUEUED_WRITES, SMALL_PIECE } from './limits.js';
+import { LOW_QUEUED_WRITES, MAX_QUEUED_WRITES, SMALL_PIECE, TURN_BUDGET } from './limits.js';
+
+/**
+ * Bytes that all relays of this process hold for the end of the turn. A busy tunnel may read up
+ * to its mark in one turn; a thousand of them would hold a thousand marks at once, where writing
+ * at once hands the bytes to the kernel. Past the budget, pieces are written as they come.
+ */
+let heldForTurn = 0;
 
 /** What the writer needs from its relay. */
 export interface DownstreamHooks {
@@ -55,7 +62,8 @@ export class Downstream {
   push(piece: Buffer, frameEnd: boolean): void {
     this.arrived.push(piece);
     this.arrivedBytes += piece.length;
-    if (this.arrivedBytes >= this.hwm || this.arrived.length >= MAX_QUEUED_WRITES) this.flush();
+    if (this.turns) heldForTurn += piece.length;
+    if (this.arrivedBytes >= this.hwm || this.arrived.length >= MAX_QUEUED_WRITES || heldForTurn >= TURN_BUDGET) this.flush();
     else if (frameEnd && !this.flushPending) {
       this.flushPending = true;
       if (this.turns) setImmediate(this.onBatchEnd);
@@ -75,6 +83,7 @@ export class Downstream {
     const bytes = this.arrivedBytes;
     this.arrived = [];
     this.arrivedBytes = 0;
+    if (this.turns) heldForTurn -= bytes;
     if (this.stream.destroyed) return;
     if (arrived.length === 1 || bytes < SMALL_PIECE * arrived.length) {
       this.write(arrived.length === 1 ? (arrived[0] as Buffer) : Buffer.concat(arrived, bytes));
