@@ -114,6 +114,12 @@ export class Relay {
     this.stream.pause();
     const busy = this.busy();
     this.down.flush();
+    // What arrives now is dropped: keep reading, so a peer held up by our pause can drain, read
+    // our close frame and answer it within the grace.
+    if (this.down.paused) {
+      this.down.paused = false;
+      this.ws.resume();
+    }
     this.closeWs(code, reason, false, Math.min(this.closeGraceMs, this.stopFlushMs + 200));
     // A normal end already under way (the peer's 1000 came) may finish its flush within the bound.
     const ending = this.peerClosed && this.error === undefined;
